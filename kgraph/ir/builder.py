@@ -1,0 +1,153 @@
+"""Symbolic values: Python operators on `Sym` add nodes to the graph being traced.
+
+Layers, losses, metrics and gradient rules are all written with these, so one definition serves both the
+symbolic trace and (through `kgraph.ops`) eager numpy execution.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import numbers
+import threading
+
+import numpy as np
+
+from kgraph.ir.graph import Graph
+from kgraph.ir.types import TensorType
+
+_state = threading.local()
+
+
+class Sym:
+    """A symbolic tensor: one value of an IR graph."""
+
+    __slots__ = ("graph", "id")
+    __array_priority__ = 100  # numpy defers `ndarray + Sym` to Sym.__radd__
+
+    def __init__(self, graph: Graph, node_id: int):
+        self.graph = graph
+        self.id = node_id
+
+    @property
+    def type(self) -> TensorType:
+        return self.graph.type(self.id)
+
+    @property
+    def shape(self):
+        return self.type.shape
+
+    @property
+    def dtype(self) -> str:
+        return self.type.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.type.rank
+
+    @property
+    def op(self) -> str:
+        return self.graph.node(self.id).op
+
+    def __repr__(self) -> str:
+        return f"<Sym %{self.id} {self.type}>"
+
+    def __add__(self, other):
+        return emit("add", self, other)
+
+    def __radd__(self, other):
+        return emit("add", other, self)
+
+    def __sub__(self, other):
+        return emit("sub", self, other)
+
+    def __rsub__(self, other):
+        return emit("sub", other, self)
+
+    def __mul__(self, other):
+        return emit("mul", self, other)
+
+    def __rmul__(self, other):
+        return emit("mul", other, self)
+
+    def __truediv__(self, other):
+        return emit("div", self, other)
+
+    def __rtruediv__(self, other):
+        return emit("div", other, self)
+
+    def __pow__(self, other):
+        return emit("pow", self, other)
+
+    def __neg__(self):
+        return emit("neg", self)
+
+    def __matmul__(self, other):
+        return emit("matmul", self, other)
+
+    def __gt__(self, other):
+        return emit("greater", self, other)
+
+    def __ge__(self, other):
+        return emit("greater_equal", self, other)
+
+    def __lt__(self, other):
+        return emit("less", self, other)
+
+    def __le__(self, other):
+        return emit("less_equal", self, other)
+
+    __hash__ = object.__hash__
+
+
+def current_graph() -> Graph | None:
+    return getattr(_state, "graph", None)
+
+
+def current_origin() -> str:
+    return getattr(_state, "origin", "")
+
+
+@contextlib.contextmanager
+def tracing(graph: Graph):
+    """Makes `graph` the target of constants and variables created while tracing."""
+    previous = current_graph()
+    _state.graph = graph
+    try:
+        yield graph
+    finally:
+        _state.graph = previous
+
+
+@contextlib.contextmanager
+def origin(name: str):
+    """Tags every node emitted inside with the layer (or loss, metric) it comes from."""
+    previous = current_origin()
+    _state.origin = name
+    try:
+        yield
+    finally:
+        _state.origin = previous
+
+
+def as_sym(value, graph: Graph) -> Sym:
+    """Lifts Python numbers and numpy arrays to `const` nodes, and variables to `variable` nodes."""
+    if isinstance(value, Sym):
+        return value
+    lift = getattr(value, "_as_sym", None)
+    if lift is not None:
+        return lift(graph)
+    if isinstance(value, numbers.Number | np.number | bool):
+        return Sym(graph, graph.add("const", value=float(value), shape=(), dtype="float32"))
+    if isinstance(value, np.ndarray):
+        dtype = "int32" if value.dtype.kind in "iu" else "float32"
+        return Sym(graph, graph.add("const", value=value.astype(dtype), shape=value.shape, dtype=dtype))
+    raise TypeError(f"Cannot use {type(value).__name__} {value!r} as a tensor.")
+
+
+def emit(op: str, *inputs, **attrs) -> Sym:
+    """Adds `op(*inputs, **attrs)` to the graph of its symbolic inputs (or the graph being traced)."""
+    graph = next((x.graph for x in inputs if isinstance(x, Sym)), None) or current_graph()
+    if graph is None:
+        raise RuntimeError(f"emit({op!r}) needs a symbolic input or an active trace.")
+    syms = [as_sym(x, graph) for x in inputs]
+    return Sym(graph, graph.add(op, [s.id for s in syms], origin=current_origin(), **attrs))

@@ -1,0 +1,77 @@
+"""The op registry: every primitive op is declared once, with all that the compiler needs beside it.
+
+An `OpDef` carries the op's fusion kind, its shape/dtype rule, its numpy reference (the oracle of the tests and
+the body of the reference backend), its gradient rule written with IR ops, and, for elementwise ops, the scalar
+expression the CPU code generator inlines into fused loops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kgraph.ir.types import TensorType
+
+KINDS = ("source", "elementwise", "reduction", "gemm", "injective", "effect")
+
+
+@dataclass(frozen=True)
+class OpDef:
+    """One primitive op.
+
+    Attributes:
+        name: the op's name in the IR and its printed form.
+        kind: the fusion pattern kind, one of `KINDS`.
+        infer: `(input_types, attrs, origin) -> TensorType`; raises ValueError naming `origin` on a mismatch.
+        reference: `(input_arrays, attrs, ctx) -> ndarray`, the numpy definition of the op.
+        grad: `(inputs, output, output_grad, attrs) -> [grad or None per input]` over symbolic values, or
+            None for ops that pass no gradient.
+        scalar: for elementwise ops, `(argument_expressions, attrs) -> expression` in Numba-compilable Python,
+            evaluated per element in float32.
+    """
+
+    name: str
+    kind: str
+    infer: Callable
+    reference: Callable
+    grad: Callable | None = None
+    scalar: Callable | None = None
+
+
+_REGISTRY: dict[str, OpDef] = {}
+
+
+def register(opdef: OpDef) -> OpDef:
+    if opdef.kind not in KINDS:
+        raise ValueError(f"Op {opdef.name!r} has unknown kind {opdef.kind!r}; expected one of {KINDS}.")
+    if opdef.name in _REGISTRY:
+        raise ValueError(f"Op {opdef.name!r} is registered twice.")
+    _REGISTRY[opdef.name] = opdef
+    return opdef
+
+
+def get_op(name: str) -> OpDef:
+    _load_definitions()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"Unknown op {name!r}. Known ops: {sorted(_REGISTRY)}") from None
+
+
+def all_ops() -> dict[str, OpDef]:
+    _load_definitions()
+    return dict(_REGISTRY)
+
+
+def _load_definitions() -> None:
+    # The definitions import this module to register themselves; importing them lazily breaks the cycle.
+    from kgraph.ir import ops  # noqa: F401
+
+
+def infer_error(origin: str, message: str) -> ValueError:
+    where = f"layer '{origin}'" if origin else "an operation"
+    return ValueError(f"Invalid input for {where}: {message}")
+
+
+def same_type(types: list[TensorType], attrs: dict, origin: str) -> TensorType:
+    return types[0]
