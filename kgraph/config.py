@@ -62,8 +62,6 @@ def _check_epsilon(value: object, source: str) -> float:
 
 
 def _check_num_threads(value: object, source: str) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"Invalid number of threads {value!r} (from {source}). Expected an integer >= 1.")
     return value
@@ -124,7 +122,8 @@ def _settings() -> dict:
     if os.environ.get("KGRAPH_BACKEND"):
         state["backend"] = _check_backend(os.environ["KGRAPH_BACKEND"], "KGRAPH_BACKEND")
     if os.environ.get("KGRAPH_NUM_THREADS"):
-        state["num_threads"] = _check_num_threads(os.environ["KGRAPH_NUM_THREADS"], "KGRAPH_NUM_THREADS")
+        text = os.environ["KGRAPH_NUM_THREADS"].strip()
+        state["num_threads"] = _check_num_threads(int(text) if text.isdigit() else text, "KGRAPH_NUM_THREADS")
     _state = state
     return state
 
