@@ -1,0 +1,193 @@
+"""Benchmark workloads, each defined once.
+
+Every workload has:
+
+* ``load(quick)`` -> ``(x, y_onehot)`` float32 numpy arrays (the same data for every engine);
+* ``build_keras(keras)`` -> a compiled Keras model. ``keras`` is the module passed in: the real
+  ``keras`` (JAX backend) or ``kgraph`` (``import kgraph as keras``), so both engines run exactly
+  the same Keras code. ``steps_per_execution`` is left to its default.
+* ``build_torch(torch)`` -> a :class:`TorchModel`, the PyTorch equivalent (eager, no
+  ``torch.compile``). Same layer sizes, same optimizer hyperparameters; PyTorch's default init
+  (kaiming-uniform) instead of Keras' glorot-uniform. The torch model outputs logits and is
+  trained with ``nn.CrossEntropyLoss`` on class indices, which is the same loss as Keras'
+  softmax + categorical cross-entropy on one-hot targets; at predict time the harness applies
+  ``torch.softmax`` so every engine returns probabilities.
+
+No metrics are compiled into the models: the loss is the only thing computed per step.
+Neither ``keras`` nor ``torch`` is imported here at module level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+# Quick mode (``--quick``): a few hundred steps at most, for checking the harness.
+QUICK_STEADY_EPOCHS = 2
+
+
+@dataclass
+class TorchModel:
+    """A torch module with its optimizer and loss (logits in, class indices as targets)."""
+
+    module: Any
+    optimizer: Any
+    loss_fn: Any
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    description: str
+    batch_size: int
+    n_classes: int
+    steady_epochs: int  # epochs timed after the first one (full runs)
+    quick_samples: int | None  # training-set size in quick mode (None: all)
+    loss_note: str
+    load_fn: Callable[[], tuple[np.ndarray, np.ndarray]]
+    build_keras: Callable[[Any], Any]
+    build_torch: Callable[[Any], TorchModel]
+
+    def load(self, quick: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        x, y = self.load_fn()
+        if quick and self.quick_samples is not None:
+            x, y = x[: self.quick_samples], y[: self.quick_samples]
+        return np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(y, dtype=np.float32)
+
+    def epochs(self, quick: bool = False) -> int:
+        """Total epochs of the ``train`` figure: one first epoch plus the timed steady ones."""
+        return 1 + (QUICK_STEADY_EPOCHS if quick else self.steady_epochs)
+
+
+def one_hot(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    out = np.zeros((labels.shape[0], n_classes), dtype=np.float32)
+    out[np.arange(labels.shape[0]), labels] = 1.0
+    return out
+
+
+# --------------------------------------------------------------------------- digits_mlp
+
+
+def load_digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits as _load
+
+    data = _load()
+    x = (data.data / 16.0).astype(np.float32)  # 8x8 pixels in 0..16 -> 64 features in [0, 1]
+    y = one_hot(data.target.astype(np.int64), 10)
+    return x, y
+
+
+def build_digits_keras(keras):
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(64,)),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=0.01, momentum=0.9),
+        loss="categorical_crossentropy",
+    )
+    return model
+
+
+def build_digits_torch(torch) -> TorchModel:
+    nn = torch.nn
+    module = nn.Sequential(
+        nn.Linear(64, 64),
+        nn.ReLU(),
+        nn.Linear(64, 64),
+        nn.ReLU(),
+        nn.Linear(64, 10),
+    )
+    # torch SGD momentum (v = m*v + g; w -= lr*v) equals Keras' (v = m*v - lr*g; w += v) at fixed lr.
+    optimizer = torch.optim.SGD(module.parameters(), lr=0.01, momentum=0.9)
+    return TorchModel(module, optimizer, nn.CrossEntropyLoss())
+
+
+# --------------------------------------------------------------------------- mnist_mlp
+
+MNIST_SEED = 1234
+
+
+def load_mnist_synthetic() -> tuple[np.ndarray, np.ndarray]:
+    """MNIST-sized random data: 60,000 x 784 float32 uniform in [0, 1), 10 classes."""
+    rng = np.random.default_rng(MNIST_SEED)
+    x = rng.random((60_000, 784), dtype=np.float32)
+    y = one_hot(rng.integers(0, 10, size=60_000), 10)
+    return x, y
+
+
+def build_mnist_keras(keras):
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(784,)),
+            keras.layers.Dense(512, activation="relu"),
+            keras.layers.Dense(512, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(), loss="categorical_crossentropy")
+    return model
+
+
+def build_mnist_torch(torch) -> TorchModel:
+    nn = torch.nn
+    module = nn.Sequential(
+        nn.Linear(784, 512),
+        nn.ReLU(),
+        nn.Linear(512, 512),
+        nn.ReLU(),
+        nn.Linear(512, 10),
+    )
+    # Keras Adam defaults: lr=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-7 (torch's default eps is 1e-8).
+    optimizer = torch.optim.Adam(module.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-7)
+    return TorchModel(module, optimizer, nn.CrossEntropyLoss())
+
+
+_CE_NOTE = (
+    "keras/kgraph: softmax output + categorical_crossentropy on one-hot targets; "
+    "torch: logits + nn.CrossEntropyLoss on class indices (same loss)"
+)
+
+WORKLOADS: dict[str, Workload] = {
+    w.name: w
+    for w in (
+        Workload(
+            name="digits_mlp",
+            description="sklearn digits (1797 x 64), Dense 64-64-10, SGD(0.01, momentum 0.9), batch 32",
+            batch_size=32,
+            n_classes=10,
+            steady_epochs=20,
+            quick_samples=None,
+            loss_note=_CE_NOTE,
+            load_fn=load_digits,
+            build_keras=build_digits_keras,
+            build_torch=build_digits_torch,
+        ),
+        Workload(
+            name="mnist_mlp",
+            description="synthetic MNIST-size (60000 x 784), Dense 512-512-10, Adam(1e-3), batch 128",
+            batch_size=128,
+            n_classes=10,
+            steady_epochs=3,
+            quick_samples=2048,
+            loss_note=_CE_NOTE,
+            load_fn=load_mnist_synthetic,
+            build_keras=build_mnist_keras,
+            build_torch=build_mnist_torch,
+        ),
+    )
+}
+
+
+def get(name: str) -> Workload:
+    try:
+        return WORKLOADS[name]
+    except KeyError:
+        raise SystemExit(f"unknown workload {name!r}; known: {', '.join(WORKLOADS)}") from None
