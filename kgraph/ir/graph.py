@@ -7,6 +7,7 @@ names). Graph-level fields name what a program returns and which persistent vari
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass, field
 
@@ -36,6 +37,8 @@ class Graph:
     nx: nx.DiGraph = field(default_factory=nx.DiGraph)
     outputs: dict[str, int] = field(default_factory=dict)
     effects: list[int] = field(default_factory=list)
+    fusion: object = None  # set by passes.fuse: the kernels and the reasons for fusions not taken
+    memory: object = None  # set by passes.memory: the arena plan
     _ids: itertools.count = field(default_factory=itertools.count)
 
     def add(self, op: str, inputs=(), origin: str = "", **attrs) -> int:
@@ -76,7 +79,12 @@ class Graph:
             self.nx.add_edge(before, after, positions=[])
 
     def copy(self) -> Graph:
-        g = Graph(self.nx.copy(), dict(self.outputs), list(self.effects))
+        copied = self.nx.copy()
+        for node_id, data in copied.nodes(data=True):
+            data["node"] = dataclasses.replace(data["node"], attrs=dict(data["node"].attrs))
+        for _, _, data in copied.edges(data=True):
+            data["positions"] = list(data["positions"])
+        g = Graph(copied, dict(self.outputs), list(self.effects), self.fusion, self.memory)
         g._ids = itertools.count(max(self.nx.nodes, default=-1) + 1)
         return g
 

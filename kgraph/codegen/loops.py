@@ -1,0 +1,290 @@
+"""Source of one loop or GEMM kernel: the loop nest of loop_domain, written as plain Numba-compilable Python.
+
+Shape of a generated kernel (R rows, C columns, L levels of row reductions):
+
+    prologue scalars; zeroed column/whole accumulators
+    for r in range(R):
+        row values; for each level: one pass over the columns computing that level's row reductions
+        final pass over the columns: full outputs, column and whole reductions
+        row outputs
+    post values (after all rows): scalars, then one pass over the columns for column values
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from kgraph.ir.graph import Graph
+from kgraph.ir.registry import get_op
+from kgraph.passes.fuse import Kernel
+from kgraph.passes.loop_domain import COL, FULL, REDUCTIONS, ROW, SCALAR, LoopAnalysis, analyze
+from kgraph.codegen.blas import NO_TRANS, ROW_MAJOR, TRANS
+
+_INDEX = {FULL: "[r, c]", ROW: "[r]", COL: "[c]", SCALAR: "[0]"}
+_INIT = {"sum": "f32(0.0)", "max": "f32(-np.inf)", "min": "f32(np.inf)", "argmax": "f32(-np.inf)",
+         "argmin": "f32(np.inf)"}
+
+
+@dataclass
+class KernelArg:
+    """One array argument of a kernel: the value it carries and the 2D/1D shape it is passed in."""
+
+    value: int
+    kind: str  # full/row/col/scalar, or "matrix" for a GEMM operand or result in its own shape
+    written: bool
+
+
+def dims(domain) -> tuple[str, str]:
+    """Row and column counts of a domain as source expressions (`n` is the batch size)."""
+    as_src = ["n" if d is None else str(d) for d in domain]
+    rows = " * ".join(as_src[:-1]) or "1"
+    return rows, (as_src[-1] if as_src else "1")
+
+
+def scalar_const(graph: Graph, value: int) -> float | None:
+    node = graph.node(value)
+    if node.op == "const" and np.size(node.attrs["value"]) == 1:
+        return float(np.asarray(node.attrs["value"]).reshape(()))
+    return None
+
+
+def kernel_args(graph: Graph, kernel: Kernel, info: LoopAnalysis) -> list[KernelArg]:
+    """Arrays a kernel takes, in order: GEMM operands and result, inputs read in the loop, then outputs."""
+    args: list[KernelArg] = []
+    anchor = kernel.anchor
+    if anchor is not None:
+        a, b = graph.node(anchor).inputs
+        args += [KernelArg(a, "matrix", False), KernelArg(b, "matrix", False), KernelArg(anchor, "matrix", True)]
+    loop_inputs = {i for n in kernel.nodes if n != anchor for i in _loop_reads(graph, n)}
+    for value in kernel.inputs:
+        if value in loop_inputs and scalar_const(graph, value) is None:
+            args.append(KernelArg(value, info.external_kind(graph, value), False))
+    for value in kernel.outputs:
+        if value != anchor:
+            args.append(KernelArg(value, info.kind[value], True))
+    return args
+
+
+def _loop_reads(graph: Graph, node_id: int):
+    node = graph.node(node_id)
+    return node.inputs[1:] if node.op == "assign" else node.inputs
+
+
+def kernel_source(graph: Graph, kernel: Kernel) -> str:
+    """The Python source of `kernel` as a function taking its `kernel_args` and the batch size `n`."""
+    info = analyze(graph, kernel.nodes, kernel.domain, kernel.anchor)
+    args = kernel_args(graph, kernel, info)
+    names = {arg.value: f"{'o' if arg.written else 'a'}{arg.value}" for arg in args}
+    params = ", ".join([names[a.value] for a in args] + ["n"])
+    origins = f"  # from {', '.join(kernel.origins)}" if kernel.origins else ""
+    lines = [f"def {kernel.name}({params}):{origins}"]
+    if kernel.anchor is not None:
+        lines += _gemm_lines(graph, kernel.anchor, names)
+    body = _LoopWriter(graph, kernel, info, names).write()
+    lines += body
+    if len(lines) == 1:
+        lines.append("    pass")
+    return "\n".join(lines)
+
+
+def _gemm_lines(graph: Graph, anchor: int, names) -> list[str]:
+    node = graph.node(anchor)
+    a, b = (names[i] for i in node.inputs)
+    out = names[anchor]
+    ta, tb = node.attrs.get("transpose_a", False), node.attrs.get("transpose_b", False)
+    k = f"{a}.shape[0]" if ta else f"{a}.shape[1]"
+    return [
+        f"    # %{anchor} = matmul{' (A transposed)' if ta else ''}{' (B transposed)' if tb else ''} via BLAS",
+        f"    if {out}.shape[0] > 0:",
+        f"        sgemm({ROW_MAJOR}, {TRANS if ta else NO_TRANS}, {TRANS if tb else NO_TRANS}, {out}.shape[0], "
+        f"{out}.shape[1], {k}, f32(1.0), ptr({a}), {a}.shape[1], ptr({b}), {b}.shape[1], f32(0.0), "
+        f"ptr({out}), {out}.shape[1])",
+    ]
+
+
+class _LoopWriter:
+    """Writes the loop nest of one kernel (see the module note)."""
+
+    def __init__(self, graph: Graph, kernel: Kernel, info: LoopAnalysis, names: dict[int, str]):
+        self.graph, self.kernel, self.info, self.names = graph, kernel, info, names
+        self.members = [n for n in kernel.nodes if n != kernel.anchor]
+        self.member_set = set(kernel.nodes)
+        self.outputs = set(kernel.outputs)
+
+    # --- what each node is -------------------------------------------------------------------------
+    def kind(self, value: int) -> str:
+        if value in self.info.kind:
+            return self.info.kind[value]
+        return self.info.external_kind(self.graph, value)
+
+    def is_reduction(self, n: int) -> bool:
+        """Reductions that accumulate (one over unit dimensions only is a plain copy)."""
+        return self.graph.node(n).op in REDUCTIONS and self.kind(self.input0(n)) != SCALAR
+
+    def red_kind(self, n: int) -> str:
+        return self.info.reduction_kind[n]
+
+    # --- the nest ----------------------------------------------------------------------------------
+    def write(self) -> list[str]:
+        if not self.members:
+            return []
+        rows, cols = dims(self.kernel.domain)
+        out = [f"    R = {rows}", f"    C = {cols}"]
+        prologue = [n for n in self.members if self.kind(n) == SCALAR and not self.info.post[n]
+                    and not self.is_reduction(n)]
+        out += self.compute(prologue, set(), 1)
+        ready = set(prologue)
+        cross = [n for n in self.members if self.is_reduction(n) and self.red_kind(n) in (COL, SCALAR)]
+        for n in cross:
+            op = self.graph.node(n).op
+            if self.red_kind(n) == COL:
+                target = self.names.get(n) or f"acc{n}"
+                if n not in self.names:
+                    out.append(f"    {target} = np.empty(C, dtype=np.float32)")
+                    self.names[n] = target
+                out.append(f"    {target}[:] = {_INIT[op]}")
+            else:
+                out.append(f"    acc{n} = {_INIT[op]}")
+        row_body = self.row_body(ready)
+        if row_body:
+            out.append("    for r in range(R):")
+            out += row_body
+        out += self.epilogue(ready, cross)
+        return out
+
+    def row_body(self, ready: set[int]) -> list[str]:
+        lines: list[str] = []
+        levels = self.info.levels
+        row_nodes = [n for n in self.members if self.kind(n) == ROW and not self.info.post[n]]
+        for level in range(levels + 1):
+            if level:
+                reductions = [n for n in row_nodes if self.is_reduction(n) and self.info.level[n] == level]
+                lines += self.column_pass(reductions, ready, final=False)
+                ready |= set(reductions)
+            elementwise = [n for n in row_nodes if not self.is_reduction(n) and self.info.level[n] == level]
+            lines += self.compute(elementwise, ready, 2)
+            ready |= set(elementwise)
+        final_targets = [n for n in self.members if (self.kind(n) == FULL and n in self.outputs) or (
+            self.is_reduction(n) and self.red_kind(n) in (COL, SCALAR) and self.kind(self.input0(n)) == FULL)]
+        lines += self.column_pass(final_targets, ready, final=True)
+        for n in row_nodes:
+            if n in self.outputs:
+                lines.append(f"        {self.store(n)} = {self.var(n)}")
+        for n in self.members:
+            if (self.is_reduction(n) and self.red_kind(n) == SCALAR and not self.info.post[self.input0(n)]
+                    and self.kind(self.input0(n)) == ROW):
+                lines += self.accumulate(n, f"acc{n}", 2)
+        return lines
+
+    def column_pass(self, targets: list[int], ready: set[int], final: bool) -> list[str]:
+        if not targets:
+            return []
+        lines = []
+        for n in targets:
+            if self.is_reduction(n) and self.red_kind(n) == ROW:
+                lines.append(f"        acc{n} = {_INIT[self.graph.node(n).op]}")
+                if self.graph.node(n).op in ("argmax", "argmin"):
+                    lines.append(f"        idx{n} = 0")
+        lines.append("        for c in range(C):")
+        needed = [t for t in targets if not self.is_reduction(t)] + [self.input0(t) for t in targets
+                                                                       if self.is_reduction(t)]
+        lines += self.compute(self.closure(needed, ready), ready, 3)
+        for n in targets:
+            if self.is_reduction(n):
+                target = f"acc{n}" if self.red_kind(n) != COL else f"{self.names[n]}[c]"
+                lines += self.accumulate(n, target, 3)
+            elif final:
+                lines.append(f"            {self.store(n)} = {self.var(n)}")
+        if not final:
+            for n in targets:
+                if self.graph.node(n).op in ("argmax", "argmin"):
+                    lines.append(f"        acc{n} = f32(idx{n})")
+        return lines
+
+    def epilogue(self, ready: set[int], cross: list[int]) -> list[str]:
+        lines = []
+        for n in cross:
+            if self.red_kind(n) == SCALAR and n in self.outputs:
+                lines.append(f"    {self.store(n)} = acc{n}")
+        scalars = [n for n in self.members if self.info.post[n] and self.kind(n) == SCALAR
+                   and not self.is_reduction(n)]
+        lines += self.compute(scalars, ready, 1)
+        for n in scalars:
+            if n in self.outputs:
+                lines.append(f"    {self.store(n)} = {self.var(n)}")
+        ready |= set(scalars)
+        columns = [n for n in self.members if self.kind(n) == COL and not self.is_reduction(n)
+                   and (self.info.post[n] or n in self.outputs)]
+        if columns:
+            lines.append("    for c in range(C):")
+            lines += self.compute(self.closure(columns, ready), ready, 2)
+            lines += [f"        {self.store(n)} = {self.var(n)}" for n in columns if n in self.outputs]
+        return lines
+
+    # --- statements --------------------------------------------------------------------------------
+    def input0(self, n: int) -> int:
+        return self.graph.node(n).inputs[0]
+
+    def closure(self, values: list[int], ready: set[int]) -> list[int]:
+        """Members (and external reads) needed in a column pass for `values`, in topological order."""
+        needed: set[int] = set()
+        stack = list(values)
+        while stack:
+            v = stack.pop()
+            if v in needed or v in ready or self.is_reduction(v):
+                continue
+            if v in self.member_set and v != self.kernel.anchor:
+                needed.add(v)
+                stack.extend(_loop_reads(self.graph, v))
+        return [n for n in self.members if n in needed]
+
+    def var(self, value: int) -> str:
+        if value in self.member_set and value != self.kernel.anchor:
+            if self.is_reduction(value) and self.red_kind(value) == COL:
+                return f"{self.names[value]}[c]"
+            if self.is_reduction(value):
+                return f"acc{value}"
+            return f"v{value}"
+        const = scalar_const(self.graph, value)
+        if const is not None:
+            return f"f32({const!r})"
+        if self.graph.node(value).op == "batch_size":
+            return "f32(n)"
+        return f"{self.names[value]}{_INDEX[self.kind(value)]}"
+
+    def store(self, n: int) -> str:
+        return f"{self.names[n]}{_INDEX[self.kind(n)]}"
+
+    def compute(self, nodes: list[int], ready: set[int], depth: int) -> list[str]:
+        pad = "    " * depth
+        lines = []
+        for n in nodes:
+            node = self.graph.node(n)
+            if self.is_reduction(n):
+                continue
+            args = [self.var(i) for i in _loop_reads(self.graph, n)]
+            lines.append(f"{pad}v{n} = {self.expression(node, args)}  # %{n} {node.op}")
+        return lines
+
+    def expression(self, node, args: list[str]) -> str:
+        if node.op in ("assign", "reshape") or node.op in REDUCTIONS:
+            return args[-1] if node.op not in ("argmax", "argmin") else "f32(0.0)"
+        if node.op == "batch_size":
+            return "f32(n)"
+        if node.op == "iota":
+            last = node.attrs["axis"] == len(node.attrs["shape"]) - 1
+            return "f32(c)" if last else "f32(r)"
+        return get_op(node.op).scalar(args, node.attrs)
+
+    def accumulate(self, n: int, target: str, depth: int) -> list[str]:
+        pad = "    " * depth
+        op = self.graph.node(n).op
+        x = self.var(self.input0(n))
+        if op == "sum":
+            return [f"{pad}{target} += {x}"]
+        if op in ("max", "min"):
+            return [f"{pad}{target} = {op}({target}, {x})"]
+        better = ">" if op == "argmax" else "<"
+        return [f"{pad}if {x} {better} {target}:", f"{pad}    {target} = {x}", f"{pad}    idx{n} = c"]

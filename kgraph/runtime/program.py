@@ -1,0 +1,66 @@
+"""A program ready to run over batches: the compiled CPU module, or the numpy interpreter of the same graph.
+
+Both take the model's variable store (one flat float32 array), the data arrays (2-D: rows x features), an
+index order over the rows, and run `count` batches starting at batch `first`; predict programs copy their
+outputs into `results`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kgraph.codegen.blas import set_blas_threads
+from kgraph.codegen.cache import load_source
+from kgraph.codegen.cpu import ProgramLayout, const_values, program_source
+from kgraph.ir.graph import Graph
+from kgraph.runtime.interpreter import Context, evaluate
+
+
+class CompiledProgram:
+    """The Numba backend: one generated module per program, loaded from the disk cache when unchanged."""
+
+    def __init__(self, graph: Graph, layout: ProgramLayout, title: str, threads: int = 1):
+        self.graph, self.layout, self.threads = graph, layout, threads
+        self.batch_size = graph.memory.batch_size
+        self.source = program_source(graph, layout, title)
+        self.module = load_source(self.source)
+        self.arena = np.zeros(max(graph.memory.arena_size, 1), np.float32)
+        self.consts = const_values(graph)
+        self.scratch = [np.zeros((self.batch_size, _features(graph, name)), np.float32) for name in layout.inputs]
+
+    def run(self, store, data, order, first: int, count: int, results=()) -> None:
+        total = data[0].shape[0] if data else 0
+        set_blas_threads(self.threads)
+        self.module.run_loop(store, self.consts, self.arena, *self.scratch, *data, *results, order,
+                             first, count, self.batch_size, total)
+
+
+class InterpretedProgram:
+    """The reference backend: the same graph, run node by node with numpy."""
+
+    def __init__(self, graph: Graph, layout: ProgramLayout, title: str, threads: int = 1, seed: int = 0):
+        self.graph, self.layout = graph, layout
+        self.batch_size = graph.memory.batch_size if graph.memory else 32
+        self.rng = np.random.default_rng(seed)
+
+    def run(self, store, data, order, first: int, count: int, results=()) -> None:
+        total = data[0].shape[0] if data else 0
+        variables = {key: store[off:off + int(np.prod(shape, dtype=np.int64))].reshape(shape)
+                     for key, (off, shape) in self.layout.variables.items()}
+        for b in range(first, first + count):
+            rows = order[b * self.batch_size:min((b + 1) * self.batch_size, total)]
+            n = len(rows)
+            inputs = {}
+            for name, array in zip(self.layout.inputs, data, strict=True):
+                node = next(x for x in self.graph.nodes() if x.op == "input" and x.attrs["name"] == name)
+                inputs[name] = array[rows].reshape(node.type.concrete_shape(n))
+            ctx = Context(inputs, variables, n, self.rng)
+            values = evaluate(self.graph, ctx)
+            for k, name in enumerate(self.layout.outputs):
+                lo = b * self.batch_size
+                results[k][lo:lo + n] = values[self.graph.outputs[name]].reshape(n, -1)
+
+
+def _features(graph: Graph, name: str) -> int:
+    node = next(x for x in graph.nodes() if x.op == "input" and x.attrs["name"] == name)
+    return int(np.prod(node.type.shape[1:], dtype=np.int64))
