@@ -271,6 +271,11 @@ def main(argv: list[str] | None = None) -> int:
         result["traceback"] = traceback.format_exc(limit=30)
     result["child_s"] = time.perf_counter() - t_start
     result["peak_rss_mib"] = peak_rss_mib()
+    if result.get("rss_after_import_and_data_mib") is not None:
+        # What the model, its training/inference state and compilation added on top of imports + data.
+        result["peak_rss_over_baseline_mib"] = (
+            result["peak_rss_mib"] - result["rss_after_import_and_data_mib"]
+        )
     result["blas"] = blas_info()
     sys.stdout.write(MARKER + json.dumps(jsonable(result)) + "\n")
     sys.stdout.flush()

@@ -36,6 +36,7 @@ METRICS: tuple[Metric, ...] = (
         True,
     ),
     Metric("first_epoch_cold_s", "cold", "first_epoch_s", "first epoch, cold cache (s)", "s", False),
+    Metric("build_cold_s", "cold", "build_s", "  of which model build + compile() (s)", "s", None),
     Metric(
         "first_epoch_warm_s",
         "train",
@@ -55,6 +56,14 @@ METRICS: tuple[Metric, ...] = (
         True,
     ),
     Metric("peak_rss_mib", "train", "peak_rss_mib", "peak RSS of train process (MiB)", "mib", False),
+    Metric(
+        "peak_rss_over_baseline_mib",
+        "train",
+        "peak_rss_over_baseline_mib",
+        "  of which above imports + data (MiB)",
+        "mib",
+        False,
+    ),
     Metric("import_s", "train", "import_s", "import time (s)", "s", None),
     Metric("train_cpu_per_wall", "train", "train_cpu_per_wall", "cores busy in steady training", "x", None),
     Metric("final_loss", "train", "final_loss", "loss after last epoch", "", None),
@@ -221,7 +230,7 @@ def render(data: dict[str, Any]) -> str:
         lines += render_gemm(gemm)
         lines.append("")
 
-    failures: list[str] = []
+    failures: dict[tuple[str, str, str, str], None] = {}  # ordered set
     for w, wmeta in workloads_meta.items():
         lines.append(
             f"== {w}: {wmeta['description']}; {wmeta['samples']} samples, {wmeta['epochs']} epochs in 'train'"
@@ -239,7 +248,7 @@ def render(data: dict[str, Any]) -> str:
                     cell += f" [{PATH_LABELS.get(entry['best_path'], entry['best_path'])}]"
                 row.append(cell)
                 for err in (entry or {}).get("errors", []):
-                    failures.append(f"{w} / {e} / {m.figure}: {err}")
+                    failures[(w, e, m.figure, err)] = None
             for b in BASELINES:
                 if b in engines and "kgraph" in engines:
                     row.append(
@@ -256,7 +265,11 @@ def render(data: dict[str, Any]) -> str:
         lines.append("")
     if failures:
         lines.append("Failures (first line of each distinct error):")
-        lines += [f"  {f}" for f in dict.fromkeys(failures)]
+        fig_order = {f: i for i, f in enumerate(("gemm", "cold", "train", "predict"))}
+        keys = sorted(
+            failures, key=lambda k: (list(workloads_meta).index(k[0]), k[1], fig_order.get(k[2], 9))
+        )
+        lines += [f"  {w} / {e} / {fig}: {err}" for w, e, fig, err in keys]
     return "\n".join(lines)
 
 

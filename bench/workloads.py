@@ -47,14 +47,12 @@ class Workload:
     steady_epochs: int  # epochs timed after the first one (full runs)
     quick_samples: int | None  # training-set size in quick mode (None: all)
     loss_note: str
-    load_fn: Callable[[], tuple[np.ndarray, np.ndarray]]
+    load_fn: Callable[[int | None], tuple[np.ndarray, np.ndarray]]  # (n samples or None: all)
     build_keras: Callable[[Any], Any]
     build_torch: Callable[[Any], TorchModel]
 
     def load(self, quick: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        x, y = self.load_fn()
-        if quick and self.quick_samples is not None:
-            x, y = x[: self.quick_samples], y[: self.quick_samples]
+        x, y = self.load_fn(self.quick_samples if quick else None)
         return np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(y, dtype=np.float32)
 
     def epochs(self, quick: bool = False) -> int:
@@ -71,12 +69,12 @@ def one_hot(labels: np.ndarray, n_classes: int) -> np.ndarray:
 # --------------------------------------------------------------------------- digits_mlp
 
 
-def load_digits() -> tuple[np.ndarray, np.ndarray]:
+def load_digits(n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits as _load
 
     data = _load()
-    x = (data.data / 16.0).astype(np.float32)  # 8x8 pixels in 0..16 -> 64 features in [0, 1]
-    y = one_hot(data.target.astype(np.int64), 10)
+    x = (data.data[:n] / 16.0).astype(np.float32)  # 8x8 pixels in 0..16 -> 64 features in [0, 1]
+    y = one_hot(data.target[:n].astype(np.int64), 10)
     return x, y
 
 
@@ -115,11 +113,15 @@ def build_digits_torch(torch) -> TorchModel:
 MNIST_SEED = 1234
 
 
-def load_mnist_synthetic() -> tuple[np.ndarray, np.ndarray]:
-    """MNIST-sized random data: 60,000 x 784 float32 uniform in [0, 1), 10 classes."""
+def load_mnist_synthetic(n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST-sized random data: 60,000 x 784 float32 uniform in [0, 1), 10 classes.
+
+    ``n`` (quick mode) generates only n samples, so that no full-size array inflates peak RSS.
+    """
+    n = 60_000 if n is None else n
     rng = np.random.default_rng(MNIST_SEED)
-    x = rng.random((60_000, 784), dtype=np.float32)
-    y = one_hot(rng.integers(0, 10, size=60_000), 10)
+    x = rng.random((n, 784), dtype=np.float32)
+    y = one_hot(rng.integers(0, 10, size=n), 10)
     return x, y
 
 
