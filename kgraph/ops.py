@@ -1,0 +1,367 @@
+"""`kgraph.ops`: a numpy-like namespace that runs eagerly on arrays and traces on symbolic tensors.
+
+Every function maps onto primitive IR ops. Given numpy arrays (or variables outside a trace) it computes with
+the ops' numpy definitions and returns arrays; given a symbolic tensor it adds nodes to the graph being traced.
+Layers, activations, losses, metrics and optimizers are all written with these functions.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from kgraph.ir.builder import Sym, current_graph, emit
+from kgraph.ir.registry import get_op
+
+
+class _EagerContext:
+    batch_size = 0
+    rng = np.random.default_rng()
+
+
+def _is_symbolic(values) -> bool:
+    if any(isinstance(v, Sym) for v in values):
+        return True
+    from kgraph.variables import Variable
+
+    return current_graph() is not None and any(isinstance(v, Variable) for v in values)
+
+
+def _eager_array(x):
+    if isinstance(x, np.ndarray) and x.dtype in (np.float32, np.float64, np.int32, np.int64):
+        return x
+    array = np.asarray(x)
+    if array.dtype.kind in "iu":
+        return array.astype(np.int32) if array.dtype != np.int64 else array
+    return array.astype(np.float32)
+
+
+def _apply(op: str, *inputs, **attrs):
+    if _is_symbolic(inputs):
+        return emit(op, *inputs, **attrs)
+    arrays = [_eager_array(x) for x in inputs]
+    return np.asarray(get_op(op).reference(arrays, attrs, _EagerContext))
+
+
+def convert_to_tensor(x, dtype=None):
+    """Symbolic tensors pass through; anything else becomes a numpy array of `dtype` (default float32)."""
+    if isinstance(x, Sym):
+        return x if dtype in (None, x.dtype) else cast(x, dtype)
+    return np.asarray(x, dtype=dtype or (np.float32 if np.asarray(x).dtype.kind == "f" else None))
+
+
+def convert_to_numpy(x) -> np.ndarray:
+    if isinstance(x, Sym):
+        raise ValueError("A symbolic tensor has no value outside a running program.")
+    return np.asarray(x)
+
+
+def shape(x) -> tuple:
+    return tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
+
+
+def ndim(x) -> int:
+    return len(shape(x))
+
+
+# --- elementwise ----------------------------------------------------------------------------------
+def add(x1, x2):
+    return _apply("add", x1, x2)
+
+
+def subtract(x1, x2):
+    return _apply("sub", x1, x2)
+
+
+def multiply(x1, x2):
+    return _apply("mul", x1, x2)
+
+
+def divide(x1, x2):
+    return _apply("div", x1, x2)
+
+
+true_divide = divide
+
+
+def power(x1, x2):
+    return _apply("pow", x1, x2)
+
+
+def negative(x):
+    return _apply("neg", x)
+
+
+def maximum(x1, x2):
+    return _apply("maximum", x1, x2)
+
+
+def minimum(x1, x2):
+    return _apply("minimum", x1, x2)
+
+
+def greater(x1, x2):
+    return _apply("greater", x1, x2)
+
+
+def greater_equal(x1, x2):
+    return _apply("greater_equal", x1, x2)
+
+
+def less(x1, x2):
+    return _apply("less", x1, x2)
+
+
+def less_equal(x1, x2):
+    return _apply("less_equal", x1, x2)
+
+
+def equal(x1, x2):
+    return _apply("equal", x1, x2)
+
+
+def not_equal(x1, x2):
+    return subtract(1.0, equal(x1, x2))
+
+
+def where(condition, x1, x2):
+    return _apply("where", condition, x1, x2)
+
+
+def clip(x, x_min, x_max):
+    return _apply("clip", x, lo=float(x_min), hi=float(x_max))
+
+
+def _unary(op: str):
+    def fn(x):
+        return _apply(op, x)
+
+    fn.__name__ = op
+    fn.__doc__ = f"Elementwise `{op}`."
+    return fn
+
+
+exp = _unary("exp")
+log = _unary("log")
+log1p = _unary("log1p")
+expm1 = _unary("expm1")
+sqrt = _unary("sqrt")
+square = _unary("square")
+absolute = _unary("abs")
+abs = absolute  # noqa: A001 - numpy's name
+sign = _unary("sign")
+floor = _unary("floor")
+cos = _unary("cos")
+sin = _unary("sin")
+erf = _unary("erf")
+tanh = _unary("tanh")
+sigmoid = _unary("sigmoid")
+relu = _unary("relu")
+softplus = _unary("softplus")
+stop_gradient = _unary("stop_gradient")
+
+
+def cast(x, dtype):
+    dtype = np.dtype(dtype).name
+    return _apply("cast", x, dtype="float32" if dtype.startswith("float") else "int32")
+
+
+def ceil(x):
+    return negative(floor(negative(x)))
+
+
+def round(x):  # noqa: A001 - numpy's name
+    return floor(add(x, 0.5))
+
+
+def reciprocal(x):
+    return divide(1.0, x)
+
+
+def rsqrt(x):
+    return divide(1.0, sqrt(x))
+
+
+# --- reductions -----------------------------------------------------------------------------------
+def _axes(axis, rank: int) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(rank))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    normalized = []
+    for a in axes:
+        if not -rank <= a < rank:
+            raise ValueError(f"axis {a} is out of bounds for a tensor of rank {rank}.")
+        normalized.append(a % rank)
+    return tuple(sorted(set(normalized)))
+
+
+def sum(x, axis=None, keepdims=False):  # noqa: A001 - numpy's name
+    return _apply("sum", x, axes=_axes(axis, ndim(x)), keepdims=keepdims)
+
+
+def max(x, axis=None, keepdims=False):  # noqa: A001 - numpy's name
+    return _apply("max", x, axes=_axes(axis, ndim(x)), keepdims=keepdims)
+
+
+def min(x, axis=None, keepdims=False):  # noqa: A001 - numpy's name
+    return _apply("min", x, axes=_axes(axis, ndim(x)), keepdims=keepdims)
+
+
+amax, amin = max, min
+
+
+def argmax(x, axis=-1, keepdims=False):
+    return _apply("argmax", x, axes=_axes(axis, ndim(x)), keepdims=keepdims)
+
+
+def argmin(x, axis=-1, keepdims=False):
+    return _apply("argmin", x, axes=_axes(axis, ndim(x)), keepdims=keepdims)
+
+
+def count(x, axis=None):
+    """Number of elements reduced over `axis`: a number, or a symbolic scalar when the batch is involved."""
+    dims = [shape(x)[a] for a in _axes(axis, ndim(x))]
+    static = math.prod(d for d in dims if d is not None)
+    if None in dims:
+        return multiply(emit("batch_size"), float(static))
+    return float(static)
+
+
+def mean(x, axis=None, keepdims=False):
+    return divide(sum(x, axis, keepdims), count(x, axis))
+
+
+def var(x, axis=None, keepdims=False):
+    centered = subtract(x, mean(x, axis, keepdims=True))
+    return mean(square(centered), axis, keepdims)
+
+
+def std(x, axis=None, keepdims=False):
+    return sqrt(var(x, axis, keepdims))
+
+
+def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 - numpy's name
+    if ord not in (None, 2, "fro", "euclidean"):
+        raise ValueError(f"norm supports the 2-norm only, received ord={ord!r}.")
+    return sqrt(sum(square(x), axis, keepdims))
+
+
+# --- shapes ---------------------------------------------------------------------------------------
+def _resolve_shape(old, new) -> tuple:
+    """Resolves -1 in `new`; a -1 on a value with a batch dimension stands for the batch."""
+    new = tuple(new)
+    static_old = math.prod(d for d in old if d is not None)
+    if new.count(-1) > 1:
+        raise ValueError(f"Only one dimension of a new shape may be -1, received {new}.")
+    if -1 in new:
+        static_new = math.prod(d for d in new if d not in (-1, None))
+        if None in old:
+            if static_new != static_old:
+                raise ValueError(f"Cannot reshape a tensor of shape {old} into {new}.")
+            return tuple(None if d == -1 else d for d in new)
+        if static_new == 0 or static_old % static_new:
+            raise ValueError(f"Cannot reshape a tensor of shape {old} into {new}.")
+        return tuple(static_old // static_new if d == -1 else d for d in new)
+    return new
+
+
+def reshape(x, newshape):
+    target = _resolve_shape(shape(x), newshape)
+    if _is_symbolic([x]):
+        return emit("reshape", x, shape=target)
+    return np.reshape(_eager_array(x), tuple(-1 if d is None else d for d in target))
+
+
+def transpose(x, axes=None):
+    rank = ndim(x)
+    perm = tuple(reversed(range(rank))) if axes is None else tuple(a % rank for a in axes)
+    return _apply("transpose", x, perm=perm)
+
+
+def expand_dims(x, axis):
+    s = list(shape(x))
+    axis = axis % (len(s) + 1)
+    s.insert(axis, 1)
+    return reshape(x, tuple(s))
+
+
+def squeeze(x, axis=None):
+    s = shape(x)
+    axes = [i for i, d in enumerate(s) if d == 1] if axis is None else list(_axes(axis, len(s)))
+    for a in axes:
+        if s[a] != 1:
+            raise ValueError(f"Cannot squeeze axis {a} of a tensor of shape {s}: its size is not 1.")
+    return reshape(x, tuple(d for i, d in enumerate(s) if i not in axes))
+
+
+def broadcast_to(x, shape):  # noqa: A002 - numpy's name
+    return _apply("broadcast_to", x, shape=tuple(shape))
+
+
+def concatenate(xs, axis=0):
+    xs = list(xs)
+    return _apply("concat", *xs, axis=axis % ndim(xs[0]))
+
+
+def stack(xs, axis=0):
+    return concatenate([expand_dims(x, axis) for x in xs], axis)
+
+
+def zeros_like(x):
+    return emit("broadcast_to", 0.0, shape=shape(x)) if _is_symbolic([x]) else np.zeros(shape(x), np.float32)
+
+
+def ones_like(x):
+    return emit("broadcast_to", 1.0, shape=shape(x)) if _is_symbolic([x]) else np.ones(shape(x), np.float32)
+
+
+def one_hot(x, num_classes: int, axis=-1):
+    """One-hot float32 encoding of integer labels (labels out of range give all-zero rows)."""
+    if axis != -1:
+        raise ValueError("one_hot supports axis=-1 only.")
+    columns = emit("iota", shape=(*shape(x), num_classes), axis=ndim(x)) if _is_symbolic([x]) else \
+        np.arange(num_classes, dtype=np.float32)
+    return equal(expand_dims(cast(x, "float32"), -1), columns)
+
+
+# --- linear algebra -------------------------------------------------------------------------------
+def matmul(x1, x2):
+    if _is_symbolic([x1, x2]):
+        if ndim(x1) != 2 or ndim(x2) != 2:
+            raise ValueError(f"matmul of symbolic tensors needs rank-2 operands, received shapes {shape(x1)} "
+                             f"and {shape(x2)}; reshape them first.")
+        return emit("matmul", x1, x2)
+    return np.matmul(_eager_array(x1), _eager_array(x2))
+
+
+dot = matmul
+
+
+# --- neural-network functions ---------------------------------------------------------------------
+def softmax(x, axis=-1):
+    shifted = subtract(x, stop_gradient(max(x, axis, keepdims=True)))
+    e = exp(shifted)
+    return divide(e, sum(e, axis, keepdims=True))
+
+
+def log_softmax(x, axis=-1):
+    shifted = subtract(x, stop_gradient(max(x, axis, keepdims=True)))
+    return subtract(shifted, log(sum(exp(shifted), axis, keepdims=True)))
+
+
+def log_sigmoid(x):
+    return negative(softplus(negative(x)))
+
+
+def l2_normalize(x, axis=-1, epsilon=1e-12):
+    return divide(x, sqrt(maximum(sum(square(x), axis, keepdims=True), epsilon)))
+
+
+def random_uniform(shape):  # noqa: A002
+    """Uniform [0, 1) numbers drawn anew at every run of the program."""
+    if current_graph() is not None:
+        return emit("random_uniform", shape=tuple(shape))
+    return _EagerContext.rng.random(tuple(shape), dtype=np.float32)
+
+
