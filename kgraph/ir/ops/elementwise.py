@@ -14,7 +14,7 @@ from kgraph.ir.builder import emit
 from kgraph.ir.registry import OpDef, infer_error, register
 from kgraph.ir.types import TensorType, broadcast_shapes, format_shape, result_dtype
 
-_erf = np.vectorize(math.erf, otypes=[np.float32])
+_erf = np.vectorize(math.erf, otypes=[np.float64])
 
 
 def _broadcast_type(types, attrs, origin):
