@@ -121,6 +121,7 @@ def program_source(graph: Graph, layout: ProgramLayout, title: str) -> str:
     parts.append(f"{JIT}\ndef step(store, consts, arena, {inputs}{', ' if inputs else ''}n):\n"
                  + ("\n".join(calls) or "    pass") + "\n")
     parts.append(_loop_source(graph, layout, views))
+    parts.append(f"{JIT}\ndef seed_random(seed):\n    np.random.seed(seed)\n")
     return "\n\n".join(parts)
 
 

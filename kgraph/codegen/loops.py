@@ -152,6 +152,8 @@ class _LoopWriter:
             out.append("    for r in range(R):")
             out += row_body
         out += self.epilogue(ready, cross)
+        # Prologue scalars are stored last: the loop may still read the variable they overwrite.
+        out += [f"    {self.store(n)} = {self.var(n)}" for n in prologue if n in self.outputs]
         return out
 
     def row_body(self, ready: set[int]) -> list[str]:

@@ -13,6 +13,7 @@ from kgraph.codegen.blas import set_blas_threads
 from kgraph.codegen.cache import load_source
 from kgraph.codegen.cpu import ProgramLayout, const_values, program_source
 from kgraph.ir.graph import Graph
+from kgraph.random import make_seed
 from kgraph.runtime.interpreter import Context, evaluate
 
 
@@ -27,6 +28,13 @@ class CompiledProgram:
         self.arena = np.zeros(max(graph.memory.arena_size, 1), np.float32)
         self.consts = const_values(graph)
         self.scratch = [np.zeros((self.batch_size, _features(graph, name)), np.float32) for name in layout.inputs]
+        if any(n.op == "random_uniform" for n in graph.nodes()):
+            self.module.seed_random(make_seed())  # compiled code draws from Numba's own generator
+
+    @property
+    def from_cache(self) -> bool:
+        """Whether the native loop was loaded from the disk cache rather than compiled (after the first run)."""
+        return sum(self.module.run_loop.stats.cache_hits.values()) > 0
 
     def run(self, store, data, order, first: int, count: int, results=()) -> None:
         total = data[0].shape[0] if data else 0
@@ -38,10 +46,11 @@ class CompiledProgram:
 class InterpretedProgram:
     """The reference backend: the same graph, run node by node with numpy."""
 
-    def __init__(self, graph: Graph, layout: ProgramLayout, title: str, threads: int = 1, seed: int = 0):
+    def __init__(self, graph: Graph, layout: ProgramLayout, title: str, threads: int = 1):
         self.graph, self.layout = graph, layout
         self.batch_size = graph.memory.batch_size if graph.memory else 32
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng(make_seed())
+        self.from_cache = False
 
     def run(self, store, data, order, first: int, count: int, results=()) -> None:
         total = data[0].shape[0] if data else 0
