@@ -1,5 +1,5 @@
-"""Tests for kgraph.optimizers: Keras 3 parity of every optimizer and option, the flat (compiled) update against
-the per-variable one, traced application, constructor arguments and config."""
+"""Tests for kgraph.optimizers: Keras 3 parity of every optimizer and option, the flat (compiled) update
+against the per-variable one, traced application, constructor arguments and config."""
 
 from __future__ import annotations
 
@@ -40,18 +40,36 @@ CASES = {
     "sgd_exponential": ("SGD", {"momentum": 0.5}, ("ExponentialDecay", (0.2, 2, 0.7, True)), None),
     "adam": ("Adam", {"learning_rate": 0.05}, None, None),
     "adam_amsgrad": ("Adam", {"learning_rate": 0.05, "amsgrad": True}, None, None),
-    "adam_global_clipnorm": ("Adam", {"learning_rate": 0.05, "global_clipnorm": 1.0, "epsilon": 1e-3}, None, None),
+    "adam_global_clipnorm": (
+        "Adam",
+        {"learning_rate": 0.05, "global_clipnorm": 1.0, "epsilon": 1e-3},
+        None,
+        None,
+    ),
     "adam_cosine": ("Adam", {}, ("CosineDecay", (0.01, 3, 0.1, "cos", 0.05, 2)), None),
     "adamw": ("AdamW", {"learning_rate": 0.05}, None, None),
-    "adamw_excluded": ("AdamW", {"learning_rate": 0.05, "weight_decay": 0.1, "amsgrad": True}, None, ["bias"]),
+    "adamw_excluded": (
+        "AdamW",
+        {"learning_rate": 0.05, "weight_decay": 0.1, "amsgrad": True},
+        None,
+        ["bias"],
+    ),
     "rmsprop": ("RMSprop", {"learning_rate": 0.01}, None, None),
     "rmsprop_momentum": ("RMSprop", {"learning_rate": 0.01, "momentum": 0.5, "clipvalue": 0.5}, None, None),
     "rmsprop_centered": ("RMSprop", {"learning_rate": 0.01, "centered": True, "rho": 0.8}, None, None),
-    "rmsprop_piecewise": ("RMSprop", {"centered": True, "momentum": 0.9},
-                          ("PiecewiseConstantDecay", ([1, 3], [0.02, 0.01, 0.005])), None),
+    "rmsprop_piecewise": (
+        "RMSprop",
+        {"centered": True, "momentum": 0.9},
+        ("PiecewiseConstantDecay", ([1, 3], [0.02, 0.01, 0.005])),
+        None,
+    ),
     "adagrad": ("Adagrad", {"learning_rate": 0.1}, None, None),
-    "adagrad_options": ("Adagrad", {"learning_rate": 0.1, "initial_accumulator_value": 0.5, "epsilon": 1e-3,
-                                    "clipnorm": 1.0}, None, None),
+    "adagrad_options": (
+        "Adagrad",
+        {"learning_rate": 0.1, "initial_accumulator_value": 0.5, "epsilon": 1e-3, "clipnorm": 1.0},
+        None,
+        None,
+    ),
 }
 COMPILED = ["sgd_nesterov", "adam_cosine", "adamw_excluded", "rmsprop_piecewise"]
 
@@ -160,6 +178,29 @@ def test_apply_traced_matches_eager(case):
     _assert_states_close(_state(opt, params), _run_eager(case))
 
 
+def test_compiled_step_reads_the_learning_rate_at_run_time():
+    """Callbacks set `learning_rate` between steps; the compiled step must see it without recompiling."""
+    params = _params()
+    grads = [Variable(g.copy()) for g in GRADS[0]]
+    opt = optimizers.SGD(learning_rate=0.1)
+    opt.build(params)
+    run = update_program(
+        lambda flat: opt.flat_update(flat["p"], flat["g"], {}),
+        [*params, *grads, *opt.variables],
+        {"p": params, "g": grads},
+        backend="cpu",
+    )
+    run()
+    after_one = params[0].numpy()
+    opt.learning_rate = 0.0
+    run()
+    np.testing.assert_array_equal(params[0].numpy(), after_one)
+    opt.learning_rate = 1.0
+    run()
+    np.testing.assert_allclose(params[0].numpy(), after_one - GRADS[0][0], rtol=1e-6)
+    assert float(opt.iterations.numpy()) == 3.0
+
+
 def test_flat_update_is_one_kernel_for_all_weights():
     """The whole Adam step over the flat vectors fuses into few kernels, whatever the number of weights."""
     from kgraph.passes.pipeline import run_pipeline
@@ -170,16 +211,24 @@ def test_flat_update_is_one_kernel_for_all_weights():
     opt = optimizers.Adam()
     opt.build(params)
     slots = opt.slots
-    store = VariableStore([*params, *grads, *slots["momentum"], *slots["velocity"], *opt.variables[:2]],
-                          {"p": params, "g": grads, "m": slots["momentum"], "v": slots["velocity"]})
+    store = VariableStore(
+        [*params, *grads, *slots["momentum"], *slots["velocity"], *opt.variables[:2]],
+        {"p": params, "g": grads, "m": slots["momentum"], "v": slots["velocity"]},
+    )
     graph = Graph()
     with tracing(graph):
-        opt.flat_update(store.regions["p"], store.regions["g"], {"momentum": store.regions["m"],
-                                                                  "velocity": store.regions["v"]})
+        opt.flat_update(
+            store.regions["p"],
+            store.regions["g"],
+            {"momentum": store.regions["m"], "velocity": store.regions["v"]},
+        )
     order_writes_after_reads(graph)
     planned = run_pipeline(graph, 1)
-    vector_kernels = [k for k in planned.fusion.kernels if k.kind != "view" and any(
-        planned.type(n).shape == (16,) for n in k.nodes)]
+    vector_kernels = [
+        k
+        for k in planned.fusion.kernels
+        if k.kind != "view" and any(planned.type(n).shape == (16,) for n in k.nodes)
+    ]
     assert len(vector_kernels) == 1
 
 
@@ -202,14 +251,17 @@ def test_unknown_argument_is_rejected_like_keras():
         optimizers.SGD(momentun=0.9)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"clipnorm": 1.0, "clipvalue": 1.0}, "Only one of `clipnorm`, `clipvalue` and `global_clipnorm`"),
-    ({"use_ema": True}, "use_ema"),
-    ({"gradient_accumulation_steps": 2}, "gradient_accumulation_steps"),
-    ({"loss_scale_factor": 128.0}, "loss_scale_factor"),
-    ({"learning_rate": "fast"}, "Argument `learning_rate` should be float"),
-    ({"momentum": 1.5}, "`momentum` must be a float between"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"clipnorm": 1.0, "clipvalue": 1.0}, "Only one of `clipnorm`, `clipvalue` and `global_clipnorm`"),
+        ({"use_ema": True}, "use_ema"),
+        ({"gradient_accumulation_steps": 2}, "gradient_accumulation_steps"),
+        ({"loss_scale_factor": 128.0}, "loss_scale_factor"),
+        ({"learning_rate": "fast"}, "Argument `learning_rate` should be float"),
+        ({"momentum": 1.5}, "`momentum` must be a float between"),
+    ],
+)
 def test_invalid_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         optimizers.SGD(**kwargs)
@@ -292,11 +344,13 @@ def test_save_and_load_own_variables():
 
 
 # --- config and lookup ----------------------------------------------------------------------------------
-CONFIG_CASES = [("SGD", {"momentum": 0.9, "nesterov": True, "clipnorm": 1.0}),
-                ("Adam", {"amsgrad": True, "global_clipnorm": 2.0}),
-                ("AdamW", {"learning_rate": 0.003}),
-                ("RMSprop", {"centered": True, "clipvalue": 0.5, "weight_decay": 0.01}),
-                ("Adagrad", {"initial_accumulator_value": 0.2})]
+CONFIG_CASES = [
+    ("SGD", {"momentum": 0.9, "nesterov": True, "clipnorm": 1.0}),
+    ("Adam", {"amsgrad": True, "global_clipnorm": 2.0}),
+    ("AdamW", {"learning_rate": 0.003}),
+    ("RMSprop", {"centered": True, "clipvalue": 0.5, "weight_decay": 0.01}),
+    ("Adagrad", {"initial_accumulator_value": 0.2}),
+]
 
 
 @pytest.mark.keras
@@ -313,9 +367,12 @@ def test_config_matches_keras(cls_name, kwargs):
 @pytest.mark.keras
 def test_schedule_config_matches_keras():
     keras = _keras()
-    ours = optimizers.Adam(name="opt", learning_rate=optimizers.schedules.CosineDecay(0.1, 100, warmup_target=0.2))
-    theirs = keras.optimizers.Adam(name="opt", learning_rate=keras.optimizers.schedules.CosineDecay(
-        0.1, 100, warmup_target=0.2))
+    ours = optimizers.Adam(
+        name="opt", learning_rate=optimizers.schedules.CosineDecay(0.1, 100, warmup_target=0.2)
+    )
+    theirs = keras.optimizers.Adam(
+        name="opt", learning_rate=keras.optimizers.schedules.CosineDecay(0.1, 100, warmup_target=0.2)
+    )
     assert optimizers.serialize(ours) == keras.optimizers.serialize(theirs)
     rebuilt = optimizers.deserialize(optimizers.serialize(ours))
     assert rebuilt.get_config() == ours.get_config()
@@ -338,7 +395,9 @@ def test_get():
     assert optimizers.get(None) is None
     with pytest.raises(ValueError, match="Could not interpret optimizer identifier: nadam. kgraph does not"):
         optimizers.get("nadam")
-    with pytest.raises(ValueError, match=r"Valid names are: \['Adagrad', 'Adam', 'AdamW', 'RMSprop', 'SGD'\]"):
+    with pytest.raises(
+        ValueError, match=r"Valid names are: \['Adagrad', 'Adam', 'AdamW', 'RMSprop', 'SGD'\]"
+    ):
         optimizers.get("sgdd")
     with pytest.raises(ValueError, match="Could not interpret"):
         optimizers.get(optimizers.SGD)

@@ -19,9 +19,12 @@ from kgraph.runtime.store import VariableStore
 from kgraph.variables import Variable, order_writes_after_reads
 
 
-def update_program(fn: Callable[[dict[str, Variable]], None], variables: list[Variable],
-                   regions: dict[str, list[Variable]] | None = None,
-                   backend: str = "numpy") -> Callable[[], None]:
+def update_program(
+    fn: Callable[[dict[str, Variable]], None],
+    variables: list[Variable],
+    regions: dict[str, list[Variable]] | None = None,
+    backend: str = "numpy",
+) -> Callable[[], None]:
     """Lays `variables` out in one store, traces `fn(flat_regions)` and returns a function running one step.
 
     Args:
