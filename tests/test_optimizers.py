@@ -321,6 +321,18 @@ def test_unknown_variable_is_rejected():
         opt.apply_gradients([(GRADS[0][1], params[1])])
 
 
+def test_slots_by_name_and_variable():
+    params = _params()
+    opt = optimizers.RMSprop(momentum=0.5, centered=True, name="opt")
+    opt.build(params)
+    assert opt.slot_names == ["velocity", "momentum", "average_gradient"]
+    assert opt.slot(params[1], "momentum").path == "opt/bias_momentum"
+    assert opt.slots["momentum"][1] is opt.slot(params[1], "momentum")
+    with pytest.raises(ValueError, match="Unknown variable"):
+        opt.slot(Variable(np.zeros(2, np.float32), name="other"), "momentum")
+    assert optimizers.Adagrad().slot_initial_value("accumulator") == 0.1
+
+
 def test_weight_decay_mask():
     params = _params()
     opt = optimizers.AdamW()

@@ -160,6 +160,12 @@ class Optimizer:
         """Per-weight state by kind: `slots[name][i]` belongs to the i-th variable of `build`."""
         return {name: variables[:] for name, variables in self._slots.items()}
 
+    def slot(self, variable: Variable, slot_name: str) -> Variable:
+        """The `slot_name` state of one weight the optimizer was built on (e.g. Adam's "momentum")."""
+        if id(variable) not in self._indices:
+            raise ValueError(f"Unknown variable: {variable.path}. The optimizer was not built on it.")
+        return self._slots[slot_name][self._indices[id(variable)]]
+
     def slot_initial_value(self, slot_name: str) -> float:
         """The value every entry of a slot starts from (zero unless the optimizer says otherwise)."""
         return 0.0
