@@ -19,11 +19,19 @@ REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "
 _name_counts: dict[str, int] = {}
 
 
+def snake_case(name: str) -> str:
+    """`'MeanSquaredError'` -> `'mean_squared_error'`, with Keras's rules (`'AUC'` -> `'auc'`)."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
 def auto_name(class_name: str) -> str:
-    """The class name in snake case, numbered from the second use on (`loss`, `loss_1`...), as Keras does."""
-    base = re.sub(r"\W+", "", class_name)
-    base = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", base)
-    base = re.sub(r"([a-z])([A-Z])", r"\1_\2", base).lower()
+    """The class name in snake case, numbered from its second use on (`auc`, `auc_1`...), as Keras does.
+
+    Keras shares one counter between losses and metrics (and layers); losses and metrics share this one.
+    """
+    base = snake_case(class_name)
     count = _name_counts.get(base, 0)
     _name_counts[base] = count + 1
     return base if count == 0 else f"{base}_{count}"
