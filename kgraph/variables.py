@@ -29,10 +29,16 @@ class Variable:
         name: the variable's name (its path is set by the layer that owns it).
     """
 
-    def __init__(self, initializer=None, shape=None, dtype=None, trainable: bool = True, name: str | None = None):
+    def __init__(
+        self, initializer=None, shape=None, dtype=None, trainable: bool = True, name: str | None = None
+    ):
         if dtype not in (None, "float32", np.float32):
-            raise ValueError(f"Variable '{name}': only float32 variables are supported, received dtype={dtype!r}.")
-        if isinstance(initializer, str) or (callable(initializer) and not isinstance(initializer, np.ndarray)):
+            raise ValueError(
+                f"Variable '{name}': only float32 variables are supported, received dtype={dtype!r}."
+            )
+        if isinstance(initializer, str) or (
+            callable(initializer) and not isinstance(initializer, np.ndarray)
+        ):
             from kgraph import initializers
 
             if shape is None:
@@ -79,8 +85,10 @@ class Variable:
             return self._assign_traced(value)
         value = np.asarray(value, dtype=np.float32)
         if value.shape != self.shape and np.broadcast_shapes(value.shape, self.shape) != self.shape:
-            raise ValueError(f"Cannot assign a value of shape {value.shape} to variable '{self.path}' of shape "
-                             f"{self.shape}.")
+            raise ValueError(
+                f"Cannot assign a value of shape {value.shape} to variable '{self.path}' of shape "
+                f"{self.shape}."
+            )
         self._value[...] = value
         return self
 
@@ -123,13 +131,20 @@ class Variable:
     def __getitem__(self, index):
         return self._value[index]
 
+    def __float__(self) -> float:
+        return float(self._value)
+
+    def __int__(self) -> int:
+        return int(self._value)
+
 
 def variable_node(graph: Graph, variable: Variable) -> int:
     """The graph's node reading `variable` (one per variable per graph)."""
     nodes = graph.nx.graph.setdefault("variable_nodes", {})
     if variable.key not in nodes:
-        nodes[variable.key] = graph.add("variable", key=variable.key, shape=variable.shape, dtype="float32",
-                                        name=variable.path)
+        nodes[variable.key] = graph.add(
+            "variable", key=variable.key, shape=variable.shape, dtype="float32", name=variable.path
+        )
         graph.nx.graph.setdefault("variable_objects", {})[variable.key] = variable
     return nodes[variable.key]
 
@@ -141,19 +156,20 @@ def order_writes_after_reads(graph: Graph) -> None:
     nodes = graph.nx.graph.get("variable_nodes", {})
     for assign in graph.effects:
         key = graph.node(assign).attrs["key"]
+        downstream = nx.descendants(graph.nx, assign)
         # A write to a flat view (a whole parameter region) must follow reads of the variables inside it.
         for other_key, read in nodes.items():
             if other_key != key and not _overlaps(graph, key, other_key):
                 continue
-            downstream = nx.descendants(graph.nx, assign)
             for reader in graph.consumers(read):
                 if reader != assign and reader not in downstream:
                     graph.add_control_edge(reader, assign)
 
 
-def _overlaps(graph: Graph, key_a: str, key_b: str) -> bool:
+def _overlaps(graph: Graph, written: str, read: str) -> bool:
+    """Whether writing variable `written` changes what reading `read` sees (a region and its members)."""
     regions = graph.nx.graph.get("overlaps", {})
-    return key_b in regions.get(key_a, ()) or key_a in regions.get(key_b, ())
+    return read in regions.get(written, ()) or written in regions.get(read, ())
 
 
 def _shape_of(value) -> tuple:
@@ -170,8 +186,14 @@ def _operator(op_name: str, reverse: bool = False):
     return method
 
 
-for _name, _op in [("add", "add"), ("sub", "subtract"), ("mul", "multiply"), ("truediv", "divide"),
-                   ("pow", "power"), ("matmul", "matmul")]:
+for _name, _op in [
+    ("add", "add"),
+    ("sub", "subtract"),
+    ("mul", "multiply"),
+    ("truediv", "divide"),
+    ("pow", "power"),
+    ("matmul", "matmul"),
+]:
     setattr(Variable, f"__{_name}__", _operator(_op))
     setattr(Variable, f"__r{_name}__", _operator(_op, reverse=True))
 Variable.__neg__ = lambda self: -self._read()

@@ -20,8 +20,10 @@ def mlp_training_graph(sizes=(64, 64, 10), learning_rate=0.01, l2=0.0, seed=0):
     rng = np.random.default_rng(seed)
     weights = []
     for a, b in zip(sizes, sizes[1:], strict=False):
-        weights += [Variable(rng.normal(0, 0.3, (a, b)), name=f"W{len(weights)}"),
-                    Variable(rng.normal(0, 0.1, (b,)), name=f"b{len(weights)}")]
+        weights += [
+            Variable(rng.normal(0, 0.3, (a, b)), name=f"W{len(weights)}"),
+            Variable(rng.normal(0, 0.1, (b,)), name=f"b{len(weights)}"),
+        ]
     graph = Graph()
     with tracing(graph):
         x, y = input_node(graph, "x0", sizes[0]), input_node(graph, "y0", sizes[-1])

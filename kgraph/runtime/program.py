@@ -27,7 +27,7 @@ class CompiledProgram:
         self.module = load_source(self.source)
         self.arena = np.zeros(max(graph.memory.arena_size, 1), np.float32)
         self.consts = const_values(graph)
-        self.scratch = [np.zeros((self.batch_size, _features(graph, name)), np.float32) for name in layout.inputs]
+        self.scratch: list[np.ndarray] = []  # batch-sized copies of the input rows, made at the first run
         if any(n.op == "random_uniform" for n in graph.nodes()):
             self.module.seed_random(make_seed())  # compiled code draws from Numba's own generator
 
@@ -38,9 +38,24 @@ class CompiledProgram:
 
     def run(self, store, data, order, first: int, count: int, results=()) -> None:
         total = data[0].shape[0] if data else 0
+        if len(self.scratch) != len(data) or any(
+            s.shape[1] != d.shape[1] for s, d in zip(self.scratch, data)
+        ):
+            self.scratch = [np.zeros((self.batch_size, d.shape[1]), np.float32) for d in data]
         set_blas_threads(self.threads)
-        self.module.run_loop(store, self.consts, self.arena, *self.scratch, *data, *results, order,
-                             first, count, self.batch_size, total)
+        self.module.run_loop(
+            store,
+            self.consts,
+            self.arena,
+            *self.scratch,
+            *data,
+            *results,
+            order,
+            first,
+            count,
+            self.batch_size,
+            total,
+        )
 
 
 class InterpretedProgram:
@@ -51,25 +66,24 @@ class InterpretedProgram:
         self.batch_size = graph.memory.batch_size if graph.memory else 32
         self.rng = np.random.default_rng(make_seed())
         self.from_cache = False
+        self._input_nodes = {x.attrs["name"]: x for x in graph.nodes() if x.op == "input"}
 
     def run(self, store, data, order, first: int, count: int, results=()) -> None:
         total = data[0].shape[0] if data else 0
-        variables = {key: store[off:off + int(np.prod(shape, dtype=np.int64))].reshape(shape)
-                     for key, (off, shape) in self.layout.variables.items()}
+        variables = {
+            key: store[off : off + int(np.prod(shape, dtype=np.int64))].reshape(shape)
+            for key, (off, shape) in self.layout.variables.items()
+        }
         for b in range(first, first + count):
-            rows = order[b * self.batch_size:min((b + 1) * self.batch_size, total)]
+            rows = order[b * self.batch_size : min((b + 1) * self.batch_size, total)]
             n = len(rows)
             inputs = {}
             for name, array in zip(self.layout.inputs, data, strict=True):
-                node = next(x for x in self.graph.nodes() if x.op == "input" and x.attrs["name"] == name)
-                inputs[name] = array[rows].reshape(node.type.concrete_shape(n))
+                node = self._input_nodes.get(name)
+                if node is not None:  # inputs the program never reads are simplified away
+                    inputs[name] = array[rows].reshape(node.type.concrete_shape(n))
             ctx = Context(inputs, variables, n, self.rng)
             values = evaluate(self.graph, ctx)
             for k, name in enumerate(self.layout.outputs):
                 lo = b * self.batch_size
-                results[k][lo:lo + n] = values[self.graph.outputs[name]].reshape(n, -1)
-
-
-def _features(graph: Graph, name: str) -> int:
-    node = next(x for x in graph.nodes() if x.op == "input" and x.attrs["name"] == name)
-    return int(np.prod(node.type.shape[1:], dtype=np.int64))
+                results[k][lo : lo + n] = values[self.graph.outputs[name]].reshape(n, -1)

@@ -24,7 +24,7 @@ class VariableStore:
         self.array = np.zeros(max(offset, 1), np.float32)
         for v in unique:
             start, shape = self.layout[v.key]
-            v._rebind(self.array[start:start + v._value.size].reshape(shape))
+            v._rebind(self.array[start : start + v._value.size].reshape(shape))
         self.variables = {v.key: v for v in unique}
         self.regions: dict[str, Variable] = {}
         for name, members in (regions or {}).items():
@@ -42,7 +42,7 @@ class VariableStore:
                     raise AssertionError(f"region {name} is not contiguous at {m.path}")
                 expected += int(np.prod(m.shape, dtype=np.int64))
         flat = Variable(np.zeros(size, np.float32), name=name, trainable=False)
-        flat._value = self.array[start:start + size]
+        flat._value = self.array[start : start + size]
         self.layout[flat.key] = (start, (size,))
         flat.covers = [m.key for m in members]
         return flat

@@ -86,8 +86,10 @@ def test_second_process_compiles_nothing(tmp_path):
         print(sum(stats.cache_hits.values()), sum(stats.cache_misses.values()))
     """)
     env = {**os.environ, "KGRAPH_CACHE_DIR": str(tmp_path), "PYTHONPATH": os.getcwd()}
-    runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
-            for _ in range(2)]
+    runs = [
+        subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+        for _ in range(2)
+    ]
     first, second = (r.stdout.split()[-2:] for r in runs)
     assert first == ["0", "1"], runs[0].stdout + runs[0].stderr
     assert second == ["1", "0"], runs[1].stdout + runs[1].stderr

@@ -60,8 +60,26 @@ CASES = {
     "broadcast_to": ([_any((1, 4))], {"shape": (3, 4)}),
 }
 MATMUL_TRANSPOSES = [(False, True), (True, False), (True, True)]
-NO_GRADIENT = {"greater", "greater_equal", "less", "less_equal", "equal", "sign", "floor", "cast", "stop_gradient",
-               "argmax", "argmin", "input", "variable", "const", "batch_size", "iota", "random_uniform", "assign"}
+NO_GRADIENT = {
+    "greater",
+    "greater_equal",
+    "less",
+    "less_equal",
+    "equal",
+    "sign",
+    "floor",
+    "cast",
+    "stop_gradient",
+    "argmax",
+    "argmin",
+    "input",
+    "variable",
+    "const",
+    "batch_size",
+    "iota",
+    "random_uniform",
+    "assign",
+}
 
 
 def _check_gradient(op, values, attrs):
@@ -72,7 +90,9 @@ def _check_gradient(op, values, attrs):
     weights = RNG.normal(size=out.shape)
     target = emit("sum", out * weights, axes=tuple(range(out.ndim)))
     grads = gradients(graph, target.id, [v.id for v in variables])
-    ctx = Context(variables={f"v{i}": np.array(v, dtype=np.float64) for i, v in enumerate(values)}, batch_size=1)
+    ctx = Context(
+        variables={f"v{i}": np.array(v, dtype=np.float64) for i, v in enumerate(values)}, batch_size=1
+    )
     analytic = evaluate(graph, ctx, [g for g in grads.values() if g is not None])
     for i, v in enumerate(variables):
         if grads[v.id] is None or (op == "where" and i == 0):
@@ -87,8 +107,13 @@ def _check_gradient(op, values, attrs):
             minus = evaluate(graph, ctx, [target.id])[target.id]
             value[index] = old
             numeric[index] = (plus - minus) / 2e-6
-        np.testing.assert_allclose(analytic[grads[v.id]], numeric, rtol=1e-5, atol=1e-6,
-                                   err_msg=f"gradient of {op} with respect to input {i}")
+        np.testing.assert_allclose(
+            analytic[grads[v.id]],
+            numeric,
+            rtol=1e-5,
+            atol=1e-6,
+            err_msg=f"gradient of {op} with respect to input {i}",
+        )
 
 
 @pytest.mark.parametrize("op", sorted(CASES))

@@ -17,7 +17,7 @@ def planned():
 def test_live_buffers_never_overlap(planned):
     buffers = planned.memory.buffers
     for i, a in enumerate(buffers):
-        for b in buffers[i + 1:]:
+        for b in buffers[i + 1 :]:
             if a.start <= b.end and b.start <= a.end:
                 assert a.offset + a.size <= b.offset or b.offset + b.size <= a.offset
 

@@ -1,0 +1,121 @@
+"""Dense: `activation(inputs @ kernel + bias)`."""
+
+from __future__ import annotations
+
+from kgraph import activations, constraints, initializers, ops, regularizers
+from kgraph.layers.input_spec import InputSpec
+from kgraph.layers.layer import Layer
+
+
+class Dense(Layer):
+    """A densely connected layer.
+
+    Args:
+        units: the output size.
+        activation: activation name or function (default: none, i.e. linear).
+        use_bias: whether to add a bias.
+        kernel_initializer, bias_initializer: initializers (default 'glorot_uniform', 'zeros').
+        kernel_regularizer, bias_regularizer, activity_regularizer: penalties added to the loss.
+        kernel_constraint, bias_constraint: projections applied after each optimizer step.
+
+    Example:
+        >>> layer = Dense(4, activation="relu")
+        >>> layer(np.ones((2, 3), "float32")).shape
+        (2, 4)
+    """
+
+    def __init__(
+        self,
+        units,
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        lora_rank=None,
+        **kwargs,
+    ):
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        if not isinstance(units, int) or units <= 0:
+            raise ValueError(
+                f"Received an invalid value for `units`, expected a positive integer. Received: units={units}"
+            )
+        if lora_rank:
+            raise ValueError(f"Dense '{self.name}': LoRA is not supported.")
+        self.units = units
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+        self.input_spec = InputSpec(min_ndim=2)
+
+    def build(self, input_shape) -> None:
+        input_dim = input_shape[-1]
+        if input_dim is None:
+            raise ValueError(
+                f"Dense '{self.name}': the last dimension of the inputs must be defined, received "
+                f"input_shape={input_shape}."
+            )
+        self.kernel = self.add_weight(
+            (input_dim, self.units),
+            self.kernel_initializer,
+            name="kernel",
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        self.bias = (
+            self.add_weight(
+                (self.units,),
+                self.bias_initializer,
+                name="bias",
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+            if self.use_bias
+            else None
+        )
+        self.input_spec = InputSpec(min_ndim=2, axes={-1: input_dim})
+        self.built = True
+
+    def call(self, inputs):
+        rank = ops.ndim(inputs)
+        if rank > 2:  # apply to the last axis
+            lead = ops.shape(inputs)[:-1]
+            x = ops.reshape(inputs, (-1, ops.shape(inputs)[-1]))
+        else:
+            x = inputs
+        y = ops.matmul(x, self.kernel)
+        if self.use_bias:
+            y = ops.add(y, self.bias)
+        if rank > 2:
+            y = ops.reshape(y, (*lead, self.units))
+        return self.activation(y) if self.activation is not None else y
+
+    def compute_output_shape(self, input_shape):
+        return (*tuple(input_shape)[:-1], self.units)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": _serialize_optional(regularizers, self.kernel_regularizer),
+            "bias_regularizer": _serialize_optional(regularizers, self.bias_regularizer),
+            "kernel_constraint": _serialize_optional(constraints, self.kernel_constraint),
+            "bias_constraint": _serialize_optional(constraints, self.bias_constraint),
+        }
+
+
+def _serialize_optional(module, obj):
+    return None if obj is None else module.serialize(obj)

@@ -1,0 +1,274 @@
+"""The Layer base class: weights, build-on-first-call, and one `call` that runs three ways.
+
+`layer(x)` on a KerasTensor (model definition) checks the input, builds the weights, and traces `call` on a
+scratch graph to learn the output shape, so shape errors surface at build time with the layer's name. On a
+symbolic tensor (a program being traced) it adds the layer's ops to that graph. On an array it runs eagerly.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import numpy as np
+
+from kgraph import initializers, regularizers
+from kgraph.ir.builder import Sym, current_graph, emit, origin, tracing
+from kgraph.ir.graph import Graph
+from kgraph.layers.input_spec import InputSpec, check_input_spec
+from kgraph.layers.keras_tensor import KerasTensor, to_structure
+from kgraph.variables import Variable
+
+_name_counts: dict[str, int] = {}
+
+
+def unique_name(base: str) -> str:
+    """`dense`, then `dense_1`, `dense_2`... as Keras names layers within a session."""
+    count = _name_counts.get(base, 0)
+    _name_counts[base] = count + 1
+    return base if count == 0 else f"{base}_{count}"
+
+
+def reset_names() -> None:
+    _name_counts.clear()
+
+
+def snake_case(name: str) -> str:
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+
+
+class Layer:
+    """Base class of all layers.
+
+    Args:
+        trainable: whether the layer's weights are updated by training.
+        name: a unique name (default: the class name in snake case, numbered).
+        dtype: only float32 is supported.
+        activity_regularizer: a penalty on the layer's outputs, added to the loss.
+        input_shape, input_dim, batch_size: Keras 2 style input declaration for a first layer (prefer Input).
+    """
+
+    def __init__(
+        self, trainable: bool = True, name: str | None = None, dtype=None, activity_regularizer=None, **kwargs
+    ):
+        allowed = {"input_shape", "input_dim", "batch_input_shape", "batch_size", "autocast"}
+        unknown = set(kwargs) - allowed
+        if unknown:
+            raise TypeError(
+                f"Unrecognized keyword arguments passed to {type(self).__name__}: "
+                f"{dict((k, kwargs[k]) for k in sorted(unknown))}"
+            )
+        if dtype not in (None, "float32", np.float32):
+            raise ValueError(f"Layer '{name}': only float32 is supported, received dtype={dtype!r}.")
+        self.name = name or unique_name(snake_case(type(self).__name__))
+        self._trainable = trainable
+        self.built = False
+        self.input_spec: InputSpec | list[InputSpec] | None = None
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        self._weights: list[Variable] = []
+        self._inbound_nodes: list = []
+        self.supports_masking = False
+        self._batch_input_shape = self._declared_input_shape(kwargs)
+
+    def _declared_input_shape(self, kwargs) -> tuple | None:
+        if "batch_input_shape" in kwargs:
+            return tuple(kwargs["batch_input_shape"])
+        shape = kwargs.get("input_shape")
+        if shape is None and kwargs.get("input_dim") is not None:
+            shape = (kwargs["input_dim"],)
+        if shape is None:
+            return None
+        warnings.warn(
+            f"Do not pass an `input_shape`/`input_dim` argument to a layer ('{self.name}'). When using "
+            "Sequential models, prefer using an `Input(shape)` object as the first layer in the model "
+            "instead.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return (kwargs.get("batch_size"), *tuple(shape))
+
+    # --- weights -----------------------------------------------------------------------------------
+    def add_weight(
+        self,
+        shape=None,
+        initializer=None,
+        dtype=None,
+        trainable: bool = True,
+        regularizer=None,
+        constraint=None,
+        name: str | None = None,
+        **kwargs,
+    ) -> Variable:
+        """Creates a weight of this layer (Keras's signature; float32 only)."""
+        shape = tuple(shape or ())
+        if initializer is None:
+            initializer = "glorot_uniform" if len(shape) > 1 else "zeros"
+        value = initializers.get(initializer)(shape, dtype="float32")
+        variable = Variable(
+            value, trainable=trainable, name=name or f"variable_{len(self._weights)}", dtype=dtype
+        )
+        variable.path = f"{self.name}/{variable.name}"
+        variable.regularizer = regularizers.get(regularizer)
+        variable.constraint = constraint
+        self._weights.append(variable)
+        return variable
+
+    add_variable = add_weight
+
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        self._trainable = bool(value)
+
+    @property
+    def weights(self) -> list[Variable]:
+        return list(self._weights) + [w for layer in self._sublayers() for w in layer.weights]
+
+    @property
+    def trainable_weights(self) -> list[Variable]:
+        if not self.trainable:
+            return []
+        own = [w for w in self._weights if w.trainable]
+        return own + [w for layer in self._sublayers() for w in layer.trainable_weights]
+
+    @property
+    def non_trainable_weights(self) -> list[Variable]:
+        trainable = {w.key for w in self.trainable_weights}
+        return [w for w in self.weights if w.key not in trainable]
+
+    trainable_variables = trainable_weights
+    non_trainable_variables = non_trainable_weights
+    variables = weights
+
+    def _sublayers(self) -> list[Layer]:
+        return []
+
+    def get_weights(self) -> list[np.ndarray]:
+        return [w.numpy() for w in self.weights]
+
+    def set_weights(self, weights) -> None:
+        mine = self.weights
+        if len(weights) != len(mine):
+            raise ValueError(
+                f"Layer '{self.name}' expected {len(mine)} weights, but received {len(weights)} "
+                f"weights ({[np.shape(w) for w in weights]})."
+            )
+        for variable, value in zip(mine, weights, strict=True):
+            if tuple(np.shape(value)) != variable.shape:
+                raise ValueError(
+                    f"Layer '{self.name}' weight shape {variable.shape} is not compatible with "
+                    f"provided weight shape {np.shape(value)} (weight '{variable.path}')."
+                )
+        for variable, value in zip(mine, weights, strict=True):
+            variable.assign(np.asarray(value, np.float32))
+
+    def count_params(self) -> int:
+        if not self.built:
+            raise ValueError(
+                f"You tried to call `count_params` on layer '{self.name}', but the layer isn't "
+                "built. You can build it manually via: `layer.build(input_shape)`."
+            )
+        return int(sum(np.prod(w.shape, dtype=np.int64) for w in self.weights))
+
+    # --- building and calling ----------------------------------------------------------------------
+    def build(self, input_shape) -> None:
+        self.built = True
+
+    def call(self, inputs, training=None):
+        raise NotImplementedError(f"Layer {type(self).__name__} does not implement `call()`.")
+
+    def compute_output_shape(self, input_shape):
+        """Output shape(s) for `input_shape`, found by tracing `call` (layers may override)."""
+        shapes = input_shape if _is_shape_list(input_shape) else [input_shape]
+        graph = Graph()
+        with tracing(graph):
+            syms = [
+                Sym(graph, graph.add("input", name=f"shape{i}", shape=tuple(s))) for i, s in enumerate(shapes)
+            ]
+            out = self.call(syms if _is_shape_list(input_shape) else syms[0])
+        return to_structure(out, lambda s: tuple(s.shape))
+
+    def _ensure_built(self, input_shape) -> None:
+        if not self.built:
+            self.build(input_shape)
+            self.built = True
+
+    def __call__(self, inputs, training=None, **kwargs):
+        flat = inputs if isinstance(inputs, list | tuple) else [inputs]
+        if any(isinstance(x, KerasTensor) for x in flat):
+            return self._call_symbolic(inputs, training, **kwargs)
+        shapes = [tuple(np.shape(x)) if not isinstance(x, Sym) else tuple(x.shape) for x in flat]
+        if any(not isinstance(x, Sym) for x in flat):
+            shapes = [(None, *s[1:]) if s else s for s in shapes]
+        check_input_spec(self, self.input_spec, shapes)
+        self._ensure_built(shapes if isinstance(inputs, list | tuple) else shapes[0])
+        check_input_spec(self, self.input_spec, shapes)
+        if not any(isinstance(x, Sym) for x in flat):
+            inputs = (
+                [np.asarray(x, np.float32) for x in flat]
+                if isinstance(inputs, list | tuple)
+                else np.asarray(inputs, np.float32)
+            )
+        with origin(self.name):
+            outputs = (
+                self.call(inputs, training=training, **kwargs)
+                if self._accepts_training()
+                else self.call(inputs, **kwargs)
+            )
+        if self.activity_regularizer is not None and isinstance(outputs, Sym):
+            # Keras divides the activity penalty by the batch size.
+            with origin(self.name):
+                self.add_loss(self.activity_regularizer(outputs) / emit("batch_size"))
+        return outputs
+
+    def add_loss(self, loss) -> None:
+        """Adds a term to the loss of the program being traced (eagerly, it is ignored)."""
+        graph = current_graph()
+        if graph is not None:
+            graph.nx.graph.setdefault("added_losses", []).append(loss)
+
+    def _accepts_training(self) -> bool:
+        import inspect
+
+        return "training" in inspect.signature(self.call).parameters
+
+    def _call_symbolic(self, inputs, training, **kwargs):
+        from kgraph.layers.keras_tensor import CallNode
+
+        flat = list(inputs) if isinstance(inputs, list | tuple) else [inputs]
+        shapes = [kt.shape for kt in flat]
+        check_input_spec(self, self.input_spec, shapes)
+        self._ensure_built(shapes if isinstance(inputs, list | tuple) else shapes[0])
+        check_input_spec(self, self.input_spec, shapes)
+        out_shapes = self.compute_output_shape(shapes if isinstance(inputs, list | tuple) else shapes[0])
+        node = CallNode(self, flat, isinstance(inputs, list | tuple), training, kwargs)
+        outputs = to_structure(out_shapes, lambda s: KerasTensor(s, node=node), leaf=_is_shape)
+        node.outputs = outputs if isinstance(outputs, list) else [outputs]
+        self._inbound_nodes.append(node)
+        return outputs
+
+    # --- config ------------------------------------------------------------------------------------
+    def get_config(self) -> dict:
+        config = {"name": self.name, "trainable": self.trainable, "dtype": "float32"}
+        if self._batch_input_shape is not None:
+            config["batch_input_shape"] = self._batch_input_shape
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _is_shape(x) -> bool:
+    return isinstance(x, tuple) and all(d is None or isinstance(d, int | np.integer) for d in x)
+
+
+def _is_shape_list(x) -> bool:
+    return isinstance(x, list | tuple) and len(x) > 0 and all(isinstance(s, list | tuple) for s in x)

@@ -1,0 +1,166 @@
+"""Model: layers connected by calls on KerasTensors (the functional API), trained by `Trainer`."""
+
+from __future__ import annotations
+
+from kgraph.layers.core.input_layer import InputLayer
+from kgraph.layers.keras_tensor import CallNode, KerasTensor
+from kgraph.layers.layer import Layer
+from kgraph.models.trainer import Trainer
+
+
+class Model(Trainer, Layer):
+    """A functional model: `Model(inputs, outputs)`.
+
+    Args:
+        inputs: a KerasTensor from `Input`, or a list or dict of them.
+        outputs: the KerasTensor(s) computed from the inputs (single, list or dict).
+        name: the model's name.
+    """
+
+    def __init__(self, inputs=None, outputs=None, name: str | None = None, trainable: bool = True, **kwargs):
+        Layer.__init__(self, name=name, trainable=trainable, **kwargs)
+        Trainer.__init__(self)
+        self._input_dict_keys = None
+        self._output_dict_keys = None
+        if inputs is None and outputs is None:
+            raise ValueError(
+                "Subclassed models are not supported yet: build a model with Model(inputs, outputs) "
+                "or Sequential."
+            )
+        self._init_graph(inputs, outputs)
+
+    # --- the graph of layer calls ------------------------------------------------------------------
+    def _init_graph(self, inputs, outputs) -> None:
+        if isinstance(inputs, dict):
+            self._input_dict_keys = list(inputs)
+            inputs = list(inputs.values())
+        if isinstance(outputs, dict):
+            self._output_dict_keys = list(outputs)
+            outputs = list(outputs.values())
+        self._inputs_as_list = isinstance(inputs, list | tuple)
+        self._outputs_as_list = isinstance(outputs, list | tuple)
+        self.inputs = list(inputs) if self._inputs_as_list else [inputs]
+        self.outputs = list(outputs) if self._outputs_as_list else [outputs]
+        for t in self.inputs + self.outputs:
+            if not isinstance(t, KerasTensor):
+                raise ValueError(
+                    f"Model '{self.name}': inputs and outputs must be KerasTensors (from Input and "
+                    f"layer calls), received {t!r}."
+                )
+        self._nodes = _topological_nodes(self.inputs, self.outputs)
+        self._layers = list(dict.fromkeys(node.layer for node in self._nodes))
+        self.built = True
+
+    @property
+    def layers(self) -> list[Layer]:
+        return list(self._layers)
+
+    def _sublayers(self) -> list[Layer]:
+        return [layer for layer in self._layers if not isinstance(layer, InputLayer)]
+
+    @property
+    def input_names(self) -> list[str]:
+        return self._input_dict_keys or [t.node.layer.name for t in self.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return self._output_dict_keys or [t.node.layer.name for t in self.outputs]
+
+    @property
+    def input_shape(self):
+        shapes = [t.shape for t in self.inputs]
+        return shapes if len(shapes) > 1 else shapes[0]
+
+    @property
+    def output_shape(self):
+        shapes = [t.shape for t in self.outputs]
+        return shapes if len(shapes) > 1 else shapes[0]
+
+    def call(self, inputs, training=None):
+        flat = inputs if isinstance(inputs, list | tuple) else [inputs]
+        if isinstance(inputs, dict):
+            flat = [inputs[k] for k in self.input_names]
+        if len(flat) != len(self.inputs):
+            raise ValueError(
+                f"Model '{self.name}' expects {len(self.inputs)} input(s), but it received "
+                f"{len(flat)} input tensors."
+            )
+        values = {id(t): v for t, v in zip(self.inputs, flat, strict=True)}
+        for node in self._nodes:
+            if isinstance(node.layer, InputLayer):
+                continue
+            args = [values[id(t)] for t in node.inputs]
+            out = node.layer(args if node.as_list else args[0], training=training, **node.kwargs)
+            for t, v in zip(node.outputs, out if isinstance(out, list | tuple) else [out], strict=True):
+                values[id(t)] = v
+        outputs = [values[id(t)] for t in self.outputs]
+        return outputs if self._outputs_as_list or len(outputs) > 1 else outputs[0]
+
+    def compute_output_shape(self, input_shape):
+        shapes = [t.shape for t in self.outputs]
+        return shapes if self._outputs_as_list else shapes[0]
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        if index is not None and name is not None:
+            raise ValueError(
+                f"Provide only a layer name or a layer index. Received: index={index}, name={name}."
+            )
+        if index is not None:
+            if len(self.layers) <= index:
+                raise ValueError(
+                    f"Was asked to retrieve layer at index {index} but model only has "
+                    f"{len(self.layers)} layers."
+                )
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(
+            f"No such layer: {name}. Existing layers are: {[layer.name for layer in self.layers]}."
+        )
+
+    def summary(
+        self,
+        line_length=None,
+        positions=None,
+        print_fn=None,
+        expand_nested=False,
+        show_trainable=False,
+        layer_range=None,
+    ) -> None:
+        from kgraph.models.summary import print_summary
+
+        print_summary(self, print_fn or print)
+
+
+def _topological_nodes(inputs: list[KerasTensor], outputs: list[KerasTensor]) -> list[CallNode]:
+    """The layer calls between `inputs` and `outputs`, each after the calls that feed it."""
+    ordered: list[CallNode] = []
+    seen: set[int] = set()
+    input_ids = {id(t) for t in inputs}
+
+    def visit(tensor: KerasTensor, path: tuple) -> None:
+        node = tensor.node
+        if node is None:
+            raise ValueError(
+                f"{tensor!r} was not produced by a layer; build models from Input(...) and layer calls."
+            )
+        if id(node) in seen:
+            return
+        if id(tensor) not in input_ids:
+            if not node.inputs and not isinstance(node.layer, InputLayer):
+                raise ValueError(f"Graph disconnected: cannot reach {tensor!r} from the model's inputs.")
+            if isinstance(node.layer, InputLayer):
+                raise ValueError(
+                    f"Graph disconnected: cannot obtain value for tensor {tensor!r} at layer "
+                    f"'{node.layer.name}'. The following previous layers were accessed without "
+                    f"issue: {[n.layer.name for n in ordered]}"
+                )
+            for parent in node.inputs:
+                visit(parent, (*path, node.layer.name))
+        seen.add(id(node))
+        ordered.append(node)
+
+    for t in outputs:
+        visit(t, ())
+    return ordered

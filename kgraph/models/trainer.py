@@ -1,0 +1,423 @@
+"""compile / fit / evaluate / predict and the *_on_batch methods, driving compiled programs.
+
+Each call prepares the data once (float32 rows), then hands batches to a native loop `steps_per_execution`
+steps at a time; callbacks and the progress bar run between those calls. Loss and metric values accumulate in
+variables inside the compiled step, so logs are read from the store, not recomputed.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+
+from kgraph import callbacks as callbacks_module
+from kgraph import optimizers as optimizers_module
+from kgraph.models import data as data_utils
+from kgraph.models.compile_utils import CompiledLoss, CompiledMetrics, resolve_loss
+from kgraph.models.programs import ModelState, build_program, predict_graph, test_graph, train_graph
+from kgraph.runtime.store import VariableStore
+
+_TARGET_SECONDS_PER_CALL = 0.05  # how long one native call may run before the progress bar updates
+
+
+class Trainer:
+    def __init__(self):
+        self.compiled = False
+        self.stop_training = False
+        self.optimizer = None
+        self.history = None
+        self._reset_compiled_programs()
+
+    def _reset_compiled_programs(self) -> None:
+        self._programs: dict = {}
+        self._state: ModelState | None = None
+        self._predict_store: VariableStore | None = None
+
+    # --- compile -----------------------------------------------------------------------------------
+    def compile(
+        self,
+        optimizer="rmsprop",
+        loss=None,
+        loss_weights=None,
+        metrics=None,
+        weighted_metrics=None,
+        run_eagerly=False,
+        steps_per_execution="auto",
+        jit_compile="auto",
+        auto_scale_loss=True,
+    ) -> None:
+        """Configures training (Keras's signature).
+
+        `steps_per_execution` is how many batches one native call runs; 'auto' (kgraph's default) picks it so
+        that each call takes about 50 ms, keeping the progress bar and callbacks responsive.
+        """
+        self.optimizer = optimizers_module.get(optimizer)
+        for spec in (
+            loss.values() if isinstance(loss, dict) else loss if isinstance(loss, list | tuple) else [loss]
+        ):
+            resolve_loss(spec)  # unknown names fail here, at compile time
+        if steps_per_execution != "auto" and (
+            not isinstance(steps_per_execution, int) or steps_per_execution < 1
+        ):
+            raise ValueError(
+                f"`steps_per_execution` must be 'auto' or a positive integer, received "
+                f"{steps_per_execution!r}."
+            )
+        self._compile_args = (loss, loss_weights, metrics, weighted_metrics)
+        self._compiled_loss = None
+        self._compiled_metrics = None
+        self.steps_per_execution = steps_per_execution
+        self.compiled = True
+        self._reset_compiled_programs()
+
+    def _require_compiled(self, method: str) -> None:
+        if not self.compiled:
+            raise RuntimeError(f"You must call `compile()` before calling `{method}()`.")
+
+    # --- state and programs ------------------------------------------------------------------------
+    def _check_input_arrays(self, xs: list[np.ndarray]) -> None:
+        if not self.built:
+            self._build_from_data_shape(xs[0].shape)
+        expected = [t.shape for t in self.inputs]
+        if len(xs) != len(expected):
+            raise ValueError(
+                f"Model '{self.name}' expects {len(expected)} input(s), but it received {len(xs)} "
+                "input arrays."
+            )
+        for i, (x, shape) in enumerate(zip(xs, expected, strict=True)):
+            if tuple(x.shape[1:]) != tuple(shape[1:]):
+                raise ValueError(
+                    f"Input {i} of model '{self.name}' is incompatible: expected shape "
+                    f"{(None, *shape[1:])}, but received input with shape {(None, *x.shape[1:])}."
+                )
+
+    def _ensure_state(self, y_shapes) -> ModelState:
+        if self._state is None:
+            loss, loss_weights, metrics, weighted_metrics = self._compile_args
+            self._compiled_loss = CompiledLoss(loss, loss_weights, self.output_names)
+            self._compiled_metrics = CompiledMetrics(metrics, weighted_metrics, self.output_names)
+            self._compiled_metrics.build(y_shapes, [t.shape for t in self.outputs])
+            self._state = ModelState(self)
+            self._predict_store = None
+        return self._state
+
+    def _store_array(self) -> tuple[np.ndarray, dict]:
+        if self._state is not None:
+            return self._state.store.array, self._state.store.layout
+        if self._predict_store is None:
+            self._predict_store = VariableStore(list(self.weights))
+        return self._predict_store.array, self._predict_store.layout
+
+    def _program(self, kind: str, batch_size: int, x_shapes, y_shapes=()):
+        key = (kind, tuple(x_shapes), tuple(y_shapes))
+        program = self._programs.get(key)
+        if program is None or program.batch_size < batch_size:
+            if kind == "train":
+                graph = train_graph(self, self._state, x_shapes, y_shapes)
+            elif kind == "test":
+                graph = test_graph(self, self._state, x_shapes, y_shapes)
+            else:
+                graph = predict_graph(self, x_shapes)
+            _, layout = self._store_array()
+            program = build_program(graph, layout, batch_size, f"{self.name} {kind} step")
+            self._programs[key] = program
+        return program
+
+    # --- data --------------------------------------------------------------------------------------
+    def _prepare(self, x, y=None, sample_weight=None, class_weight=None):
+        xs = [
+            data_utils.as_float_array(a, f"x[{i}]" if i else "x")
+            for i, a in enumerate(data_utils.flatten_structure(x, self.input_names, "inputs"))
+        ]
+        if not xs:
+            raise ValueError("Unexpected value for `x`: None. Provide the input data.")
+        self._check_input_arrays(xs)
+        ys = [
+            data_utils.as_float_array(a, f"y[{i}]" if i else "y")
+            for i, a in enumerate(data_utils.flatten_structure(y, self.output_names, "outputs"))
+        ]
+        if y is not None and len(ys) != len(self.outputs):
+            raise ValueError(
+                f"Model '{self.name}' has {len(self.outputs)} output(s) but {len(ys)} target "
+                "array(s) were given."
+            )
+        groups = {"x": xs, "y": ys}
+        total = data_utils.check_cardinality(groups)
+        sws = data_utils.sample_weights(sample_weight, class_weight, ys, total) if ys else []
+        if ys:
+            self._check_targets(ys)
+        return xs, ys, sws
+
+    def _check_targets(self, ys) -> None:
+        for index, (y, out) in enumerate(zip(ys, self.outputs, strict=True)):
+            loss = self._compiled_loss.losses[index] if self._compiled_loss else None
+            name = getattr(getattr(loss, "fn", None), "__name__", "") or getattr(loss, "name", "")
+            if "sparse_categorical" in name:
+                classes = out.shape[-1]
+                if y.size and (y.min() < 0 or y.max() >= classes or np.any(y != np.rint(y))):
+                    bad = y[(y < 0) | (y >= classes) | (y != np.rint(y))][:5].tolist()
+                    raise ValueError(
+                        f"Received a label value outside the valid range for output "
+                        f"'{self.output_names[index]}': sparse categorical labels must be integers "
+                        f"in [0, {classes}), found {bad}."
+                    )
+
+    # --- running -----------------------------------------------------------------------------------
+    def _run_epoch(self, program, arrays, order, steps, on_batch_begin, on_batch_end, batch_size) -> None:
+        """Runs `steps` batches, `steps_per_execution` at a time; callbacks between native calls."""
+        store, _ = self._store_array()
+        step = 0
+        chunk = 1 if self.steps_per_execution == "auto" else self.steps_per_execution
+        while step < steps and not self.stop_training:
+            count = min(chunk, steps - step)
+            on_batch_begin(step)
+            start = time.perf_counter()
+            program.run(store, arrays, order, step, count)
+            elapsed = time.perf_counter() - start
+            step += count
+            on_batch_end(step - 1)
+            if self.steps_per_execution == "auto":
+                per_step = elapsed / count
+                chunk = max(1, int(_TARGET_SECONDS_PER_CALL / max(per_step, 1e-7)))
+
+    def _logs(self) -> dict:
+        return self._state.logs()
+
+    def _reset_metrics(self) -> None:
+        self._state.reset_trackers()
+        self._compiled_metrics.reset()
+
+    reset_metrics = _reset_metrics
+
+    @property
+    def metrics_names(self) -> list[str]:
+        if self._state is None:
+            return []
+        return list(self._logs())
+
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        epochs=1,
+        verbose="auto",
+        callbacks=None,
+        validation_split=0.0,
+        validation_data=None,
+        shuffle=True,
+        class_weight=None,
+        sample_weight=None,
+        initial_epoch=0,
+        steps_per_epoch=None,
+        validation_steps=None,
+        validation_batch_size=None,
+        validation_freq=1,
+    ):
+        """Trains the model for `epochs` epochs (Keras's signature); returns a `History`."""
+        self._require_compiled("fit")
+        if y is None:
+            raise ValueError("`fit()` needs targets: pass `y` along with `x`.")
+        batch_size = int(batch_size or 32)
+        if validation_split and validation_data is None:
+            arrays = [
+                data_utils.as_float_array(a, "x")
+                for a in data_utils.flatten_structure(x, self.input_names if self.built else ["x"], "inputs")
+            ]
+            targets = data_utils.flatten_structure(y, self.output_names if self.built else ["y"], "outputs")
+            weights = [sample_weight] if sample_weight is not None else []
+            (train_parts, val_parts) = data_utils.split_validation(
+                arrays + list(targets) + weights, validation_split
+            )
+            n_x, n_y = len(arrays), len(targets)
+            x, y = train_parts[:n_x], train_parts[n_x : n_x + n_y]
+            validation_data = (val_parts[:n_x], val_parts[n_x : n_x + n_y], *val_parts[n_x + n_y :])
+            sample_weight = train_parts[n_x + n_y] if weights else None
+            x = x if len(x) > 1 else x[0]
+            y = y if len(y) > 1 else y[0]
+        xs, ys, sws = self._prepare(x, y, sample_weight, class_weight)
+        state = self._ensure_state([a.shape for a in ys])
+        program = self._program("train", batch_size, [a.shape for a in xs], [a.shape for a in ys])
+        arrays = [data_utils.rows_2d(a) for a in xs + ys + sws]
+        total = len(xs[0])
+        steps = steps_per_epoch or data_utils.num_batches(total, batch_size)
+        verbose = 1 if verbose == "auto" else verbose
+        callback_list = callbacks_module.CallbackList(
+            callbacks,
+            add_history=True,
+            add_progbar=verbose != 0,
+            model=self,
+            verbose=verbose,
+            epochs=epochs,
+            steps=steps,
+        )
+        self.stop_training = False
+        callback_list.on_train_begin()
+        logs = {}
+        for epoch in range(initial_epoch, epochs):
+            self._reset_metrics()
+            callback_list.on_epoch_begin(epoch)
+            order = np.random.permutation(total) if shuffle else np.arange(total)
+            self._run_epoch(
+                program,
+                arrays,
+                order,
+                steps,
+                callback_list.on_train_batch_begin,
+                lambda b: callback_list.on_train_batch_end(b, self._logs()),
+                batch_size,
+            )
+            logs = self._logs()
+            if validation_data is not None and (epoch + 1) % validation_freq == 0:
+                val = validation_data
+                val_logs = self.evaluate(
+                    val[0],
+                    val[1],
+                    sample_weight=val[2] if len(val) > 2 else None,
+                    batch_size=validation_batch_size or batch_size,
+                    verbose=0,
+                    return_dict=True,
+                    _callbacks=callback_list,
+                )
+                logs.update({f"val_{k}": v for k, v in val_logs.items()})
+            callback_list.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        callback_list.on_train_end(logs)
+        return self.history  # the History callback sets it
+
+    def evaluate(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        verbose="auto",
+        sample_weight=None,
+        steps=None,
+        callbacks=None,
+        return_dict=False,
+        _callbacks=None,
+    ):
+        """Returns the loss and metrics on the data (scalar, list, or dict with `return_dict=True`)."""
+        self._require_compiled("evaluate")
+        batch_size = int(batch_size or 32)
+        xs, ys, sws = self._prepare(x, y, sample_weight)
+        if not ys:
+            raise ValueError("`evaluate()` needs targets: pass `y` along with `x`.")
+        self._ensure_state([a.shape for a in ys])
+        program = self._program("test", batch_size, [a.shape for a in xs], [a.shape for a in ys])
+        total = len(xs[0])
+        steps = steps or data_utils.num_batches(total, batch_size)
+        verbose = 1 if verbose == "auto" else verbose
+        callback_list = _callbacks or callbacks_module.CallbackList(
+            callbacks, add_progbar=verbose != 0, model=self, verbose=verbose, epochs=1, steps=steps
+        )
+        self._reset_metrics()
+        callback_list.on_test_begin()
+        arrays = [data_utils.rows_2d(a) for a in xs + ys + sws]
+        self._run_epoch(
+            program,
+            arrays,
+            np.arange(total),
+            steps,
+            callback_list.on_test_batch_begin,
+            lambda b: callback_list.on_test_batch_end(b, self._logs()),
+            batch_size,
+        )
+        logs = self._logs()
+        callback_list.on_test_end(logs)
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """Returns the model's outputs on `x` as numpy arrays (one, or a list for several outputs)."""
+        batch_size = int(batch_size or 32)
+        xs, _, _ = self._prepare(x)
+        total = len(xs[0])
+        program = self._program("predict", batch_size, [a.shape for a in xs])
+        results = [np.empty((total, int(np.prod(t.shape[1:]))), np.float32) for t in self.outputs]
+        store, _ = self._store_array()
+        steps = data_utils.num_batches(total, batch_size)
+        verbose = 1 if verbose == "auto" else verbose
+        callback_list = callbacks_module.CallbackList(
+            callbacks, add_progbar=verbose != 0, model=self, verbose=verbose, epochs=1, steps=steps
+        )
+        callback_list.on_predict_begin()
+        program.run(store, [data_utils.rows_2d(a) for a in xs], np.arange(total), 0, steps, results)
+        callback_list.on_predict_batch_end(steps - 1, {})
+        callback_list.on_predict_end()
+        outputs = [r.reshape((total, *t.shape[1:])) for r, t in zip(results, self.outputs, strict=True)]
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+        """One optimizer step on one batch; returns the loss (and metrics) accumulated since the last reset."""
+        self._require_compiled("train_on_batch")
+        xs, ys, sws = self._prepare(x, y, sample_weight, class_weight)
+        self._ensure_state([a.shape for a in ys])
+        total = len(xs[0])
+        program = self._program("train", total, [a.shape for a in xs], [a.shape for a in ys])
+        store, _ = self._store_array()
+        program.run(store, [data_utils.rows_2d(a) for a in xs + ys + sws], np.arange(total), 0, 1)
+        return self._flat_logs(return_dict)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        self._require_compiled("test_on_batch")
+        xs, ys, sws = self._prepare(x, y, sample_weight)
+        self._ensure_state([a.shape for a in ys])
+        total = len(xs[0])
+        program = self._program("test", total, [a.shape for a in xs], [a.shape for a in ys])
+        self._reset_metrics()
+        store, _ = self._store_array()
+        program.run(store, [data_utils.rows_2d(a) for a in xs + ys + sws], np.arange(total), 0, 1)
+        return self._flat_logs(return_dict)
+
+    def predict_on_batch(self, x):
+        xs, _, _ = self._prepare(x)
+        return self.predict(xs if len(xs) > 1 else xs[0], batch_size=len(xs[0]), verbose=0)
+
+    def _flat_logs(self, return_dict: bool):
+        logs = self._logs()
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    # --- weights -----------------------------------------------------------------------------------
+    def get_weights(self) -> list[np.ndarray]:
+        return [w.numpy() for w in self.weights]
+
+    def set_weights(self, weights) -> None:
+        mine = self.weights
+        if len(weights) != len(mine):
+            raise ValueError(
+                f"Model '{self.name}' expected {len(mine)} weights, but received {len(weights)}."
+            )
+        for variable, value in zip(mine, weights, strict=True):
+            if tuple(np.shape(value)) != variable.shape:
+                raise ValueError(
+                    f"Weight '{variable.path}' has shape {variable.shape}, but the provided weight "
+                    f"has shape {np.shape(value)}."
+                )
+        for variable, value in zip(mine, weights, strict=True):
+            variable.assign(np.asarray(value, np.float32))
+
+    def memory_report(self) -> str:
+        """The memory plans of the programs compiled so far."""
+        return "\n".join(
+            f"{kind}: {p.graph.memory}"
+            for (kind, *_), p in self._programs.items()
+            if getattr(p.graph, "memory", None) is not None
+        )
+
+    def explain_fusion(self) -> str:
+        """The kernels of each compiled program and why other fusions were not taken."""
+        return "\n".join(f"{kind}: {p.graph.fusion}" for (kind, *_), p in self._programs.items())
+
+
+def _warn_unused(name: str, value) -> None:
+    if value is not None:
+        warnings.warn(f"`{name}` is not used by kgraph and is ignored.", UserWarning, stacklevel=3)
