@@ -286,6 +286,20 @@ def test_sum_over_batch_size_divides_by_the_running_batch():
         )
 
 
+def test_weighted_loss_of_single_outputs_compiled():
+    # (n, 1) outputs reduce over a size-1 axis before the weights multiply: the CPU backend once miscompiled
+    # that pattern, so the losses turn such reductions into reshapes.
+    y_true, y_pred, weight = DATA["binary"][:, :1], DATA["unit_pred"][:, :1], WEIGHTS["per_sample"]
+
+    def weighted(t, p, w):
+        return losses.BinaryCrossentropy()(t, p, sample_weight=w), losses.MeanSquaredError()(
+            t, p, sample_weight=w
+        )
+
+    compiled = run_traced(weighted, y_true, y_pred, weight, backend="cpu")
+    np.testing.assert_allclose(compiled, weighted(y_true, y_pred, weight), rtol=RTOL, atol=ATOL)
+
+
 def test_invalid_reduction():
     with pytest.raises(ValueError, match="Invalid value for argument `reduction`"):
         losses.MeanSquaredError(reduction="average")

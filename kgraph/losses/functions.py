@@ -14,6 +14,22 @@ from kgraph import config, ops
 from kgraph.losses.loss import as_float_tensor, squeeze_or_expand_to_same_rank
 
 
+def _per_sample(reduce):
+    """`reduce` over one axis; over an axis of size 1, a reshape that gives the same values.
+
+    Works around a CPU-backend bug (reported): a reduction over a size-1 axis, multiplied by a (batch,)
+    vector such as the sample weights and summed, is miscompiled.
+    """
+
+    def reduced(x, axis=-1):
+        return ops.squeeze(x, axis) if ops.shape(x)[axis] == 1 else reduce(x, axis=axis)
+
+    return reduced
+
+
+_mean, _sum, _max = _per_sample(ops.mean), _per_sample(ops.sum), _per_sample(ops.max)
+
+
 def _aligned(y_true, y_pred):
     """Both as float tensors, ranks aligned (Keras's regression losses accept `(n,)` against `(n, 1)`)."""
     return squeeze_or_expand_to_same_rank(as_float_tensor(y_true), as_float_tensor(y_pred))
@@ -38,20 +54,20 @@ def l2_normalize(x, axis: int = -1):
 def mean_squared_error(y_true, y_pred):
     """`mean(square(y_true - y_pred), axis=-1)`."""
     y_true, y_pred = _aligned(y_true, y_pred)
-    return ops.mean(ops.square(y_true - y_pred), axis=-1)
+    return _mean(ops.square(y_true - y_pred), axis=-1)
 
 
 def mean_absolute_error(y_true, y_pred):
     """`mean(abs(y_true - y_pred), axis=-1)`."""
     y_true, y_pred = _aligned(y_true, y_pred)
-    return ops.mean(ops.abs(y_true - y_pred), axis=-1)
+    return _mean(ops.abs(y_true - y_pred), axis=-1)
 
 
 def mean_absolute_percentage_error(y_true, y_pred):
     """`100 * mean(abs((y_true - y_pred) / max(abs(y_true), epsilon)), axis=-1)`."""
     y_true, y_pred = _aligned(y_true, y_pred)
     ratio = ops.abs((y_true - y_pred) / ops.maximum(ops.abs(y_true), config.epsilon()))
-    return 100.0 * ops.mean(ratio, axis=-1)
+    return 100.0 * _mean(ratio, axis=-1)
 
 
 def mean_squared_logarithmic_error(y_true, y_pred):
@@ -59,7 +75,7 @@ def mean_squared_logarithmic_error(y_true, y_pred):
     y_true, y_pred = _aligned(y_true, y_pred)
     eps = config.epsilon()
     difference = ops.log(ops.maximum(y_pred, eps) + 1.0) - ops.log(ops.maximum(y_true, eps) + 1.0)
-    return ops.mean(ops.square(difference), axis=-1)
+    return _mean(ops.square(difference), axis=-1)
 
 
 def huber(y_true, y_pred, delta: float = 1.0):
@@ -68,7 +84,7 @@ def huber(y_true, y_pred, delta: float = 1.0):
     delta = float(delta)
     error = y_pred - y_true
     abs_error = ops.abs(error)
-    return ops.mean(
+    return _mean(
         ops.where(
             ops.less_equal(abs_error, delta), 0.5 * ops.square(error), delta * abs_error - 0.5 * delta * delta
         ),
@@ -80,13 +96,13 @@ def log_cosh(y_true, y_pred):
     """`mean(log(cosh(y_pred - y_true)), axis=-1)`, computed as `x + softplus(-2x) - log 2`."""
     y_true, y_pred = _aligned(y_true, y_pred)
     x = y_pred - y_true
-    return ops.mean(x + ops.softplus(-2.0 * x) - math.log(2.0), axis=-1)
+    return _mean(x + ops.softplus(-2.0 * x) - math.log(2.0), axis=-1)
 
 
 def cosine_similarity(y_true, y_pred, axis: int = -1):
     """Negative cosine similarity along `axis`: -1 for parallel vectors, 0 for orthogonal ones."""
     y_true, y_pred = _aligned(y_true, y_pred)
-    return -ops.sum(l2_normalize(y_true, axis) * l2_normalize(y_pred, axis), axis=axis)
+    return -_sum(l2_normalize(y_true, axis) * l2_normalize(y_pred, axis), axis=axis)
 
 
 # --- probabilistic ------------------------------------------------------------------------------
@@ -116,7 +132,7 @@ def binary_crossentropy(
         eps = config.epsilon()
         output = ops.clip(y_pred, eps, 1.0 - eps)
         per_entry = -(y_true * ops.log(output) + (1.0 - y_true) * ops.log(1.0 - output))
-    return ops.mean(per_entry, axis=axis)
+    return _mean(per_entry, axis=axis)
 
 
 def _log_probabilities(y_pred, from_logits: bool, axis: int):
@@ -163,7 +179,7 @@ def categorical_crossentropy(
             "Arguments `target` and `output` must be at least rank 1. Received: "
             f"target.shape={tuple(ops.shape(y_true))}, output.shape={tuple(ops.shape(y_pred))}"
         )
-    return -ops.sum(y_true * _log_probabilities(y_pred, from_logits, axis), axis=axis)
+    return -_sum(y_true * _log_probabilities(y_pred, from_logits, axis), axis=axis)
 
 
 def sparse_categorical_crossentropy_with_mask(
@@ -198,7 +214,7 @@ def sparse_categorical_crossentropy_with_mask(
         y_pred = ops.where(ops.expand_dims(valid, -1), y_pred, 1.0)
     # Labels arrive as float32; truncating them as Keras's int32 cast does keeps 2.9 -> class 2.
     target = ops.one_hot(ops.cast(y_true, "int32"), int(ops.shape(y_pred)[-1]))
-    loss = -ops.sum(target * _log_probabilities(y_pred, from_logits, -1), axis=-1)
+    loss = -_sum(target * _log_probabilities(y_pred, from_logits, -1), axis=-1)
     if valid is not None:
         loss = ops.where(valid, loss, 0.0)
     return loss, valid
@@ -228,13 +244,13 @@ def kl_divergence(y_true, y_pred):
     eps = config.epsilon()
     y_true = ops.clip(as_float_tensor(y_true), eps, 1.0)
     y_pred = ops.clip(as_float_tensor(y_pred), eps, 1.0)
-    return ops.sum(y_true * ops.log(y_true / y_pred), axis=-1)
+    return _sum(y_true * ops.log(y_true / y_pred), axis=-1)
 
 
 def poisson(y_true, y_pred):
     """`mean(y_pred - y_true * log(y_pred + epsilon), axis=-1)`."""
     y_true, y_pred = as_float_tensor(y_true), as_float_tensor(y_pred)
-    return ops.mean(y_pred - y_true * ops.log(y_pred + config.epsilon()), axis=-1)
+    return _mean(y_pred - y_true * ops.log(y_pred + config.epsilon()), axis=-1)
 
 
 # --- hinge --------------------------------------------------------------------------------------
@@ -249,21 +265,21 @@ def hinge(y_true, y_pred):
     """`mean(max(1 - y_true * y_pred, 0), axis=-1)` with labels in {-1, 1} (or {0, 1}, converted)."""
     y_pred = as_float_tensor(y_pred)
     y_true = _hinge_labels(as_float_tensor(y_true))
-    return ops.mean(ops.maximum(1.0 - y_true * y_pred, 0.0), axis=-1)
+    return _mean(ops.maximum(1.0 - y_true * y_pred, 0.0), axis=-1)
 
 
 def squared_hinge(y_true, y_pred):
     """`mean(square(max(1 - y_true * y_pred, 0)), axis=-1)` with labels in {-1, 1} (or {0, 1})."""
     y_pred = as_float_tensor(y_pred)
     y_true = _hinge_labels(as_float_tensor(y_true))
-    return ops.mean(ops.square(ops.maximum(1.0 - y_true * y_pred, 0.0)), axis=-1)
+    return _mean(ops.square(ops.maximum(1.0 - y_true * y_pred, 0.0)), axis=-1)
 
 
 def categorical_hinge(y_true, y_pred):
     """`max(max((1 - y_true) * y_pred) - sum(y_true * y_pred) + 1, 0)` over the last axis."""
     y_true, y_pred = as_float_tensor(y_true), as_float_tensor(y_pred)
-    positive = ops.sum(y_true * y_pred, axis=-1)
-    negative = ops.max((1.0 - y_true) * y_pred, axis=-1)
+    positive = _sum(y_true * y_pred, axis=-1)
+    negative = _max((1.0 - y_true) * y_pred, axis=-1)
     return ops.maximum(negative - positive + 1.0, 0.0)
 
 
