@@ -320,8 +320,11 @@ def one_hot(x, num_classes: int, axis=-1):
     """One-hot float32 encoding of integer labels (labels out of range give all-zero rows)."""
     if axis != -1:
         raise ValueError("one_hot supports axis=-1 only.")
-    columns = emit("iota", shape=(*shape(x), num_classes), axis=ndim(x)) if _is_symbolic([x]) else \
-        np.arange(num_classes, dtype=np.float32)
+    columns = (
+        emit("iota", shape=(*shape(x), num_classes), axis=ndim(x))
+        if _is_symbolic([x])
+        else np.arange(num_classes, dtype=np.float32)
+    )
     return equal(expand_dims(cast(x, "float32"), -1), columns)
 
 
@@ -329,8 +332,10 @@ def one_hot(x, num_classes: int, axis=-1):
 def matmul(x1, x2):
     if _is_symbolic([x1, x2]):
         if ndim(x1) != 2 or ndim(x2) != 2:
-            raise ValueError(f"matmul of symbolic tensors needs rank-2 operands, received shapes {shape(x1)} "
-                             f"and {shape(x2)}; reshape them first.")
+            raise ValueError(
+                f"matmul of symbolic tensors needs rank-2 operands, received shapes {shape(x1)} "
+                f"and {shape(x2)}; reshape them first."
+            )
         return emit("matmul", x1, x2)
     return np.matmul(_eager_array(x1), _eager_array(x2))
 
@@ -363,5 +368,3 @@ def random_uniform(shape):  # noqa: A002
     if current_graph() is not None:
         return emit("random_uniform", shape=tuple(shape))
     return _EagerContext.rng.random(tuple(shape), dtype=np.float32)
-
-

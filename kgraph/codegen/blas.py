@@ -61,8 +61,14 @@ __all__ = ["NO_TRANS", "ROW_MAJOR", "TRANS", "np", "ptr", "sgemm"]
 
 
 _blas = ctypes.CDLL(BLAS_PATH)
-_set_threads = next((getattr(_blas, s) for s in ("scipy_openblas_set_num_threads", "openblas_set_num_threads")
-                     if hasattr(_blas, s)), None)
+_set_threads = next(
+    (
+        getattr(_blas, s)
+        for s in ("scipy_openblas_set_num_threads", "openblas_set_num_threads")
+        if hasattr(_blas, s)
+    ),
+    None,
+)
 
 
 def set_blas_threads(count: int) -> None:

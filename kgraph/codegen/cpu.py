@@ -68,8 +68,9 @@ def const_values(graph: Graph) -> np.ndarray:
 class _Views:
     """Source expressions for the arrays a step passes to kernels."""
 
-    def __init__(self, graph: Graph, layout: ProgramLayout):
+    def __init__(self, graph: Graph, layout: ProgramLayout, input_names: list[str] | None = None):
         self.graph, self.layout = graph, layout
+        self.input_names = input_names or [f"in_{i}" for i in range(len(layout.inputs))]
         self.storage: dict[int, Storage] = graph.memory.storage
         self.consts = const_layout(graph)
 
@@ -83,7 +84,7 @@ class _Views:
             offset = self.layout.variables[st.key][0]
             return f"store[{offset}:{offset} + {size}]"
         if st.space == "input":
-            return f"in_{self.layout.inputs.index(st.key)}"
+            return self.input_names[self.layout.inputs.index(st.key)]
         if st.space == "const":
             offset = self.consts[value]
             return f"consts[{offset}:{offset} + {size}]"
@@ -110,7 +111,9 @@ def program_source(graph: Graph, layout: ProgramLayout, title: str) -> str:
             continue
         if kernel.kind == "copy":
             parts.append(_copy_source(graph, kernel))
-            args = [views.view(i, shape_source(graph.type(i).shape)) for i in graph.node(kernel.nodes[0]).inputs]
+            args = [
+                views.view(i, shape_source(graph.type(i).shape)) for i in graph.node(kernel.nodes[0]).inputs
+            ]
             args.append(views.view(kernel.nodes[0], shape_source(graph.type(kernel.nodes[0]).shape)))
         else:
             parts.append(f"{JIT}\n{kernel_source(graph, kernel)}\n")
@@ -118,9 +121,13 @@ def program_source(graph: Graph, layout: ProgramLayout, title: str) -> str:
             args = [views.argument(a, kernel.domain, info) for a in kernel_args(graph, kernel, info)]
         calls.append(f"    {kernel.name}({', '.join([*args, 'n'])})")
     inputs = ", ".join(f"in_{i}" for i in range(len(layout.inputs)))
-    parts.append(f"{JIT}\ndef step(store, consts, arena, {inputs}{', ' if inputs else ''}n):\n"
-                 + ("\n".join(calls) or "    pass") + "\n")
-    parts.append(_loop_source(graph, layout, views))
+    parts.append(
+        f"{JIT}\ndef step(store, consts, arena, {inputs}{', ' if inputs else ''}n):\n"
+        + ("\n".join(calls) or "    pass")
+        + "\n"
+    )
+    loop_views = _Views(graph, layout, [f"scratch_{i}[:n]" for i in range(len(layout.inputs))])
+    parts.append(_loop_source(graph, layout, loop_views))
     parts.append(f"{JIT}\ndef seed_random(seed):\n    np.random.seed(seed)\n")
     return "\n\n".join(parts)
 
@@ -140,7 +147,9 @@ def _copy_source(graph: Graph, kernel) -> str:
             start += width
     elif node.op == "slice":
         axis = node.attrs["axis"]
-        index = ", ".join(f"{node.attrs['start']}:{node.attrs['stop']}" if d == axis else ":" for d in range(rank))
+        index = ", ".join(
+            f"{node.attrs['start']}:{node.attrs['stop']}" if d == axis else ":" for d in range(rank)
+        )
         lines.append(f"    out[{full}] = a0[{index}]")
     elif node.op == "transpose":
         lines.append(f"    out[{full}] = np.transpose(a0, {tuple(node.attrs['perm'])!r})")
@@ -154,13 +163,17 @@ def _loop_source(graph: Graph, layout: ProgramLayout, views: _Views) -> str:
     scratch = [f"scratch_{i}" for i in range(n_in)]
     data = [f"data_{i}" for i in range(n_in)]
     results = [f"result_{i}" for i in range(n_out)]
-    params = ", ".join(["store", "consts", "arena", *scratch, *data, *results, "order", "first", "count",
-                        "batch", "total"])
-    lines = [JIT, f"def run_loop({params}):",
-             "    for b in range(first, first + count):",
-             "        lo = b * batch",
-             "        hi = min(lo + batch, total)",
-             "        n = hi - lo"]
+    params = ", ".join(
+        ["store", "consts", "arena", *scratch, *data, *results, "order", "first", "count", "batch", "total"]
+    )
+    lines = [
+        JIT,
+        f"def run_loop({params}):",
+        "    for b in range(first, first + count):",
+        "        lo = b * batch",
+        "        hi = min(lo + batch, total)",
+        "        n = hi - lo",
+    ]
     if n_in:
         lines += ["        for i in range(n):", "            j = order[lo + i]"]
         lines += [f"            scratch_{k}[i, :] = data_{k}[j, :]" for k in range(n_in)]

@@ -16,15 +16,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kgraph.codegen.blas import NO_TRANS, ROW_MAJOR, TRANS
 from kgraph.ir.graph import Graph
 from kgraph.ir.registry import get_op
 from kgraph.passes.fuse import Kernel
 from kgraph.passes.loop_domain import COL, FULL, REDUCTIONS, ROW, SCALAR, LoopAnalysis, analyze
-from kgraph.codegen.blas import NO_TRANS, ROW_MAJOR, TRANS
 
 _INDEX = {FULL: "[r, c]", ROW: "[r]", COL: "[c]", SCALAR: "[0]"}
-_INIT = {"sum": "f32(0.0)", "max": "f32(-np.inf)", "min": "f32(np.inf)", "argmax": "f32(-np.inf)",
-         "argmin": "f32(np.inf)"}
+_INIT = {
+    "sum": "f32(0.0)",
+    "max": "f32(-np.inf)",
+    "min": "f32(np.inf)",
+    "argmax": "f32(-np.inf)",
+    "argmin": "f32(np.inf)",
+}
 
 
 @dataclass
@@ -56,7 +61,11 @@ def kernel_args(graph: Graph, kernel: Kernel, info: LoopAnalysis) -> list[Kernel
     anchor = kernel.anchor
     if anchor is not None:
         a, b = graph.node(anchor).inputs
-        args += [KernelArg(a, "matrix", False), KernelArg(b, "matrix", False), KernelArg(anchor, "matrix", True)]
+        args += [
+            KernelArg(a, "matrix", False),
+            KernelArg(b, "matrix", False),
+            KernelArg(anchor, "matrix", True),
+        ]
     loop_inputs = {i for n in kernel.nodes if n != anchor for i in _loop_reads(graph, n)}
     for value in kernel.inputs:
         if value in loop_inputs and scalar_const(graph, value) is None:
@@ -132,8 +141,11 @@ class _LoopWriter:
             return []
         rows, cols = dims(self.kernel.domain)
         out = [f"    R = {rows}", f"    C = {cols}"]
-        prologue = [n for n in self.members if self.kind(n) == SCALAR and not self.info.post[n]
-                    and not self.is_reduction(n)]
+        prologue = [
+            n
+            for n in self.members
+            if self.kind(n) == SCALAR and not self.info.post[n] and not self.is_reduction(n)
+        ]
         out += self.compute(prologue, set(), 1)
         ready = set(prologue)
         cross = [n for n in self.members if self.is_reduction(n) and self.red_kind(n) in (COL, SCALAR)]
@@ -168,15 +180,27 @@ class _LoopWriter:
             elementwise = [n for n in row_nodes if not self.is_reduction(n) and self.info.level[n] == level]
             lines += self.compute(elementwise, ready, 2)
             ready |= set(elementwise)
-        final_targets = [n for n in self.members if (self.kind(n) == FULL and n in self.outputs) or (
-            self.is_reduction(n) and self.red_kind(n) in (COL, SCALAR) and self.kind(self.input0(n)) == FULL)]
+        final_targets = [
+            n
+            for n in self.members
+            if (self.kind(n) == FULL and n in self.outputs)
+            or (
+                self.is_reduction(n)
+                and self.red_kind(n) in (COL, SCALAR)
+                and self.kind(self.input0(n)) == FULL
+            )
+        ]
         lines += self.column_pass(final_targets, ready, final=True)
         for n in row_nodes:
             if n in self.outputs:
                 lines.append(f"        {self.store(n)} = {self.var(n)}")
         for n in self.members:
-            if (self.is_reduction(n) and self.red_kind(n) == SCALAR and not self.info.post[self.input0(n)]
-                    and self.kind(self.input0(n)) == ROW):
+            if (
+                self.is_reduction(n)
+                and self.red_kind(n) == SCALAR
+                and not self.info.post[self.input0(n)]
+                and self.kind(self.input0(n)) == ROW
+            ):
                 lines += self.accumulate(n, f"acc{n}", 2)
         return lines
 
@@ -190,8 +214,9 @@ class _LoopWriter:
                 if self.graph.node(n).op in ("argmax", "argmin"):
                     lines.append(f"        idx{n} = 0")
         lines.append("        for c in range(C):")
-        needed = [t for t in targets if not self.is_reduction(t)] + [self.input0(t) for t in targets
-                                                                       if self.is_reduction(t)]
+        needed = [t for t in targets if not self.is_reduction(t)] + [
+            self.input0(t) for t in targets if self.is_reduction(t)
+        ]
         lines += self.compute(self.closure(needed, ready), ready, 3)
         for n in targets:
             if self.is_reduction(n):
@@ -210,15 +235,21 @@ class _LoopWriter:
         for n in cross:
             if self.red_kind(n) == SCALAR and n in self.outputs:
                 lines.append(f"    {self.store(n)} = acc{n}")
-        scalars = [n for n in self.members if self.info.post[n] and self.kind(n) == SCALAR
-                   and not self.is_reduction(n)]
+        scalars = [
+            n
+            for n in self.members
+            if self.info.post[n] and self.kind(n) == SCALAR and not self.is_reduction(n)
+        ]
         lines += self.compute(scalars, ready, 1)
         for n in scalars:
             if n in self.outputs:
                 lines.append(f"    {self.store(n)} = {self.var(n)}")
         ready |= set(scalars)
-        columns = [n for n in self.members if self.kind(n) == COL and not self.is_reduction(n)
-                   and (self.info.post[n] or n in self.outputs)]
+        columns = [
+            n
+            for n in self.members
+            if self.kind(n) == COL and not self.is_reduction(n) and (self.info.post[n] or n in self.outputs)
+        ]
         if columns:
             lines.append("    for c in range(C):")
             lines += self.compute(self.closure(columns, ready), ready, 2)

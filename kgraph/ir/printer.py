@@ -21,8 +21,11 @@ def format_node(node: Node) -> str:
     args = [f"%{i}" for i in node.inputs]
     if node.op == "const" and np.ndim(node.attrs["value"]) == 0:
         args.append(repr(float(node.attrs["value"])))
-    args += [f"{k}={_format_attr(v)}" for k, v in sorted(node.attrs.items())
-             if k not in _HIDDEN_ATTRS and not (node.op == "const" and k in ("shape", "dtype"))]
+    args += [
+        f"{k}={_format_attr(v)}"
+        for k, v in sorted(node.attrs.items())
+        if k not in _HIDDEN_ATTRS and not (node.op == "const" and k in ("shape", "dtype"))
+    ]
     origin = f"  # {node.origin}" if node.origin else ""
     return f"%{node.id} = {node.op}({', '.join(args)}) : {node.type}{origin}"
 

@@ -62,7 +62,12 @@ def broadcast_shapes(*shapes: Shape) -> Shape:
 
 
 def format_shape(shape: Shape) -> str:
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+    return (
+        "("
+        + ", ".join("None" if d is None else str(d) for d in shape)
+        + ("," if len(shape) == 1 else "")
+        + ")"
+    )
 
 
 def result_dtype(*dtypes: str) -> str:

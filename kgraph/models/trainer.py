@@ -93,10 +93,16 @@ class Trainer:
                     f"{(None, *shape[1:])}, but received input with shape {(None, *x.shape[1:])}."
                 )
 
+    def _loss_object(self) -> CompiledLoss:
+        if self._compiled_loss is None:
+            loss, loss_weights, _, _ = self._compile_args
+            self._compiled_loss = CompiledLoss(loss, loss_weights, self.output_names)
+        return self._compiled_loss
+
     def _ensure_state(self, y_shapes) -> ModelState:
         if self._state is None:
-            loss, loss_weights, metrics, weighted_metrics = self._compile_args
-            self._compiled_loss = CompiledLoss(loss, loss_weights, self.output_names)
+            _, _, metrics, weighted_metrics = self._compile_args
+            self._loss_object()
             self._compiled_metrics = CompiledMetrics(metrics, weighted_metrics, self.output_names)
             self._compiled_metrics.build(y_shapes, [t.shape for t in self.outputs])
             self._state = ModelState(self)
@@ -146,13 +152,13 @@ class Trainer:
         groups = {"x": xs, "y": ys}
         total = data_utils.check_cardinality(groups)
         sws = data_utils.sample_weights(sample_weight, class_weight, ys, total) if ys else []
-        if ys:
+        if ys and self.compiled:
             self._check_targets(ys)
         return xs, ys, sws
 
     def _check_targets(self, ys) -> None:
         for index, (y, out) in enumerate(zip(ys, self.outputs, strict=True)):
-            loss = self._compiled_loss.losses[index] if self._compiled_loss else None
+            loss = self._loss_object().losses[index]
             name = getattr(getattr(loss, "fn", None), "__name__", "") or getattr(loss, "name", "")
             if "sparse_categorical" in name:
                 classes = out.shape[-1]

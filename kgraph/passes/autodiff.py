@@ -42,8 +42,10 @@ def gradients(graph: Graph, target: int, sources: list[int]) -> dict[int, int | 
             if g is None or src not in relevant:
                 continue
             if tuple(g.shape) != tuple(graph.type(src).shape):
-                raise AssertionError(f"gradient rule of {node.op} gave shape {g.shape} for input shaped "
-                                     f"{graph.type(src).shape}")
+                raise AssertionError(
+                    f"gradient rule of {node.op} gave shape {g.shape} for input shaped "
+                    f"{graph.type(src).shape}"
+                )
             contributions.setdefault(src, []).append(g)
     return {s: contributions[s][0].id if s in contributions else None for s in sources}
 

@@ -90,7 +90,9 @@ def fuse(graph: Graph) -> Graph:
         if not placed and kind == "injective":
             _new_group(groups, group_of, v, "view" if node.op == "reshape" else "copy", node.type.shape)
         elif not placed:
-            gid = _new_group(groups, group_of, v, "gemm" if kind == "gemm" else "loop", _natural_domain(graph, v))
+            gid = _new_group(
+                groups, group_of, v, "gemm" if kind == "gemm" else "loop", _natural_domain(graph, v)
+            )
             if kind == "gemm":
                 groups[gid]["anchor"] = v
 
@@ -110,7 +112,7 @@ def _merge_groups(graph: Graph, groups, group_of, position, notes) -> None:
     merged = True
     while merged:
         merged = False
-        for producer, consumer in _group_edges(graph, groups, group_of):
+        for producer, consumer in _group_edges(graph, groups, group_of) + _sibling_pairs(graph, groups, group_of):
             reason = _merge_reason(graph, groups, group_of, position, producer, consumer)
             if reason is None:
                 target = groups[consumer]
@@ -124,13 +126,31 @@ def _merge_groups(graph: Graph, groups, group_of, position, notes) -> None:
                 break
 
 
+def _sibling_pairs(graph: Graph, groups, group_of) -> list[tuple[int, int]]:
+    """Small kernels that read no other kernel's values (a counter's `+= 1`), paired with every later kernel.
+
+    Merging one of them into another kernel saves a call; `_merge_reason` still checks that nothing has to
+    run between the two.
+    """
+    pairs = []
+    for gid, group in enumerate(groups):
+        if not group["nodes"] or group["kind"] != "loop" or any(d != 1 for d in group["domain"]):
+            continue
+        reads_kernels = any(group_of.get(i) not in (None, gid) for n in group["nodes"]
+                            for i in graph.nx.predecessors(n))
+        if not reads_kernels:
+            pairs += [(gid, other) for other in range(len(groups) - 1, -1, -1)
+                      if other != gid and groups[other]["nodes"] and groups[other]["kind"] in ("loop", "gemm")]
+    return pairs
+
+
 def _group_edges(graph: Graph, groups, group_of) -> list[tuple[int, int]]:
     edges = set()
     for gid, group in enumerate(groups):
         for n in group["nodes"]:
             for succ in graph.nx.successors(n):
                 other = group_of.get(succ)
-                if other is not None and other != gid:
+                if other is not None and other != gid and graph.nx.edges[n, succ]["positions"]:
                     edges.add((gid, other))
     return sorted(edges)
 
@@ -145,9 +165,10 @@ def _merge_reason(graph: Graph, groups, group_of, position, producer: int, consu
     members = sorted(a["nodes"] + b["nodes"], key=position.__getitem__)
     if anchor is not None and set(members) & nx.ancestors(graph.nx, anchor):
         return "GEMM operands are read from memory"
-    for succ in {group_of[s] for n in a["nodes"] for s in graph.nx.successors(n) if s in group_of}:
-        if succ not in (producer, consumer) and _reaches(graph, succ, consumer, groups, group_of):
-            return "a third kernel runs between them"
+    for first, second in ((producer, consumer), (consumer, producer)):
+        for succ in {group_of[s] for n in groups[first]["nodes"] for s in graph.nx.successors(n) if s in group_of}:
+            if succ not in (producer, consumer) and _reaches(graph, succ, second, groups, group_of):
+                return "a third kernel runs between them"
     domains = [graph.type(anchor).shape] if anchor is not None else [b["domain"], a["domain"]]
     for domain in dict.fromkeys(tuple(d) for d in domains):
         try:
@@ -176,7 +197,9 @@ def _natural_domain(graph: Graph, v: int) -> tuple:
 
 def _candidate_groups(graph: Graph, v: int, group_of) -> list[int]:
     """Fusable groups among v's consumers: the one holding most of them first, then the latest made."""
-    counts = Counter(group_of[c] for c in graph.nx.successors(v) if c in group_of)
+    counts = Counter(
+        group_of[c] for c in graph.nx.successors(v) if c in group_of and graph.nx.edges[v, c]["positions"]
+    )
     return sorted(counts, key=lambda gid: (-counts[gid], -gid))
 
 
@@ -248,17 +271,36 @@ def _schedule(graph: Graph, groups, group_of, position) -> list[Kernel]:
         group = groups[gid]
         members = sorted(group["nodes"], key=position.__getitem__)
         member_set = set(members)
-        inputs = list(dict.fromkeys(
-            i for n in members for i in graph.node(n).inputs
-            if i not in member_set and graph.node(i).op not in _INLINED_SOURCES))
-        outputs = [n for n in members if n in roots or graph.node(n).op == "assign"
-                   or any(c not in member_set for c in graph.consumers(n)
-                          if graph.nx.edges[n, c]["positions"])]
+        inputs = list(
+            dict.fromkeys(
+                i
+                for n in members
+                for i in graph.node(n).inputs
+                if i not in member_set and graph.node(i).op not in _INLINED_SOURCES
+            )
+        )
+        outputs = [
+            n
+            for n in members
+            if n in roots
+            or graph.node(n).op == "assign"
+            or any(c not in member_set for c in graph.consumers(n) if graph.nx.edges[n, c]["positions"])
+        ]
         ops = list(dict.fromkeys(graph.node(n).op for n in members if graph.node(n).op != "assign"))
         if any(graph.node(n).op == "assign" for n in members):
             ops.append("assign")
         label = "_".join(ops[:4]) + ("_etc" if len(ops) > 4 else "")
         origins = list(dict.fromkeys(graph.node(n).origin for n in members if graph.node(n).origin))
-        kernels.append(Kernel(group["kind"], members, group["domain"], group["anchor"], f"k{index}_{label}",
-                              inputs, outputs, origins))
+        kernels.append(
+            Kernel(
+                group["kind"],
+                members,
+                group["domain"],
+                group["anchor"],
+                f"k{index}_{label}",
+                inputs,
+                outputs,
+                origins,
+            )
+        )
     return kernels

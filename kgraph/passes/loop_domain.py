@@ -88,7 +88,9 @@ def analyze(graph: Graph, nodes: list[int], domain: tuple, anchor: int | None = 
         shape = graph.type(value).shape
         kind = classify(shape, domain)
         if kind is None:
-            raise Unfusable(f"input %{value} of shape {_fmt(shape)} does not map onto the loop over {_fmt(domain)}")
+            raise Unfusable(
+                f"input %{value} of shape {_fmt(shape)} does not map onto the loop over {_fmt(domain)}"
+            )
         return kind
 
     for node_id in nodes:
@@ -102,8 +104,10 @@ def analyze(graph: Graph, nodes: list[int], domain: tuple, anchor: int | None = 
         elif node.op in REDUCTIONS:
             kind, crosses_rows = _reduction_kind(in_kinds[0], graph.type(values[0]).shape, node.attrs["axes"])
             if kind is None:
-                raise Unfusable(f"%{node_id} = {node.op} over axes {node.attrs['axes']} is not a row, column or "
-                                f"whole reduction of the loop over {_fmt(domain)}")
+                raise Unfusable(
+                    f"%{node_id} = {node.op} over axes {node.attrs['axes']} is not a row, column or "
+                    f"whole reduction of the loop over {_fmt(domain)}"
+                )
             if post:
                 raise Unfusable(f"%{node_id} = {node.op} reduces a value that needs all rows first")
             info.reduction_kind[node_id] = kind
@@ -113,14 +117,18 @@ def analyze(graph: Graph, nodes: list[int], domain: tuple, anchor: int | None = 
         elif node.op == "reshape":
             kind = in_kinds[0]
             if classify(node.type.shape, domain) != kind:
-                raise Unfusable(f"%{node_id} = reshape to {_fmt(node.type.shape)} changes how the value maps onto "
-                                f"the loop over {_fmt(domain)}")
+                raise Unfusable(
+                    f"%{node_id} = reshape to {_fmt(node.type.shape)} changes how the value maps onto "
+                    f"the loop over {_fmt(domain)}"
+                )
         else:
             kind = _join(in_kinds)
             declared = classify(node.type.shape, domain)
             if declared is None or not _broadcasts_to(kind, declared):
-                raise Unfusable(f"%{node_id} = {node.op} of shape {_fmt(node.type.shape)} does not map onto the "
-                                f"loop over {_fmt(domain)}")
+                raise Unfusable(
+                    f"%{node_id} = {node.op} of shape {_fmt(node.type.shape)} does not map onto the "
+                    f"loop over {_fmt(domain)}"
+                )
             kind = declared
         if get_op(node.op).kind == "gemm" and node_id != anchor:
             raise Unfusable(f"%{node_id} = matmul is a kernel of its own")

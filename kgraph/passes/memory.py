@@ -55,13 +55,16 @@ class MemoryPlan:
         return self.arena_size * 4
 
     def __str__(self) -> str:
-        lines = [f"memory plan at batch size {self.batch_size}: arena {_kib(self.arena_bytes)}, "
-                 f"no reuse {_kib(self.no_reuse_bytes)}, lower bound {_kib(self.lower_bound_bytes)} "
-                 f"(arena / lower bound = {self.arena_bytes / max(self.lower_bound_bytes, 1):.2f})"]
+        lines = [
+            f"memory plan at batch size {self.batch_size}: arena {_kib(self.arena_bytes)}, "
+            f"no reuse {_kib(self.no_reuse_bytes)}, lower bound {_kib(self.lower_bound_bytes)} "
+            f"(arena / lower bound = {self.arena_bytes / max(self.lower_bound_bytes, 1):.2f})"
+        ]
         for i, b in enumerate(self.buffers):
             values = ", ".join(f"%{v}" for v in b.values)
-            lines.append(f"  buffer {i}: offset {b.offset * 4} B, {b.size * 4} B, kernels {b.start}..{b.end}: "
-                         f"{values}")
+            lines.append(
+                f"  buffer {i}: offset {b.offset * 4} B, {b.size * 4} B, kernels {b.start}..{b.end}: {values}"
+            )
         return "\n".join(lines)
 
 
@@ -96,8 +99,11 @@ def plan_memory(graph: Graph, batch_size: int) -> Graph:
                 storage[value] = storage[node.id]
 
     def last_use(value: int) -> int:
-        uses = [kernel_of[c] for c in graph.consumers(value)
-                if graph.nx.edges[value, c]["positions"] and c in kernel_of]
+        uses = [
+            kernel_of[c]
+            for c in graph.consumers(value)
+            if graph.nx.edges[value, c]["positions"] and c in kernel_of
+        ]
         if value in graph.outputs.values():
             uses.append(end_of_step)
         return max(uses, default=kernel_of.get(value, 0))
@@ -135,8 +141,9 @@ def plan_memory(graph: Graph, batch_size: int) -> Graph:
             else:
                 _new_buffer(graph, value, index, buffers, buffer_of, storage, batch_size, last_use)
 
-    lower_bound = max((sum(b.size for b in buffers if b.start <= t <= b.end) for t in range(end_of_step + 1)),
-                      default=0)
+    lower_bound = max(
+        (sum(b.size for b in buffers if b.start <= t <= b.end) for t in range(end_of_step + 1)), default=0
+    )
     arena = _place(buffers)
     for value, st in list(storage.items()):
         if st.space == "arena":
@@ -171,7 +178,11 @@ def _in_place_candidates(graph: Graph, kernel, index, buffers, buffer_of) -> lis
         b = buffer_of.get(value)
         if b is None or buffers[b].end != index or b in candidates:
             continue
-        if value == kernel.anchor or value in operands or classify(graph.type(value).shape, kernel.domain) == FULL:
+        if (
+            value == kernel.anchor
+            or value in operands
+            or classify(graph.type(value).shape, kernel.domain) == FULL
+        ):
             candidates.append(b)
     return candidates
 
@@ -180,7 +191,9 @@ def _place(buffers: list[Buffer]) -> int:
     """Best-fit offsets, largest buffers first; returns the arena size in elements."""
     placed: list[Buffer] = []
     for buf in sorted(buffers, key=lambda b: (-b.size, b.start)):
-        busy = sorted((p.offset, p.offset + p.size) for p in placed if p.start <= buf.end and buf.start <= p.end)
+        busy = sorted(
+            (p.offset, p.offset + p.size) for p in placed if p.start <= buf.end and buf.start <= p.end
+        )
         best, cursor = None, 0
         for lo, hi in busy:
             gap = lo - cursor

@@ -15,8 +15,9 @@ from kgraph.passes.memory import plan_memory
 from kgraph.passes.simplify import simplify
 
 
-def run_pipeline(graph: Graph, batch_size: int, trace: Callable[[str], None] | None = None,
-                 title: str = "program") -> Graph:
+def run_pipeline(
+    graph: Graph, batch_size: int, trace: Callable[[str], None] | None = None, title: str = "program"
+) -> Graph:
     """Simplifies, fuses and plans `graph` for `batch_size` rows; returns the planned copy."""
     if trace is None and os.environ.get("KGRAPH_PRINT_IR"):
         trace = print

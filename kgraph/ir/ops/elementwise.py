@@ -100,8 +100,11 @@ def _g_minimum(x, y, g, at):
 
 
 def _g_where(x, y, g, at):
-    return [None, unbroadcast(emit("where", x[0], g, 0.0), x[1].shape),
-            unbroadcast(emit("where", x[0], 0.0, g), x[2].shape)]
+    return [
+        None,
+        unbroadcast(emit("where", x[0], g, 0.0), x[1].shape),
+        unbroadcast(emit("where", x[0], 0.0, g), x[2].shape),
+    ]
 
 
 def _no_grad(x, y, g, at):
@@ -121,8 +124,13 @@ elementwise("less", 2, "f32({a} < {b})", np.less, _no_grad, dtype="float32")
 elementwise("less_equal", 2, "f32({a} <= {b})", np.less_equal, _no_grad, dtype="float32")
 elementwise("equal", 2, "f32({a} == {b})", np.equal, _no_grad, dtype="float32")
 elementwise("where", 3, "({b} if {a} != 0 else {c})", lambda c, a, b: np.where(c != 0, a, b), _g_where)
-elementwise("clip", 1, "min(max({a}, f32({lo!r})), f32({hi!r}))", lambda a, lo, hi: np.clip(a, lo, hi),
-            lambda x, y, g, at: [g * emit("greater_equal", x[0], at["lo"]) * emit("less_equal", x[0], at["hi"])])
+elementwise(
+    "clip",
+    1,
+    "min(max({a}, f32({lo!r})), f32({hi!r}))",
+    lambda a, lo, hi: np.clip(a, lo, hi),
+    lambda x, y, g, at: [g * emit("greater_equal", x[0], at["lo"]) * emit("less_equal", x[0], at["hi"])],
+)
 
 elementwise("identity", 1, "{a}", lambda a: a, lambda x, y, g, at: [g])
 elementwise("stop_gradient", 1, "{a}", lambda a: a, _no_grad)
@@ -138,16 +146,41 @@ elementwise("sign", 1, "f32(({a} > 0) - ({a} < 0))", np.sign, _no_grad)
 elementwise("floor", 1, "f32(math.floor({a}))", np.floor, _no_grad)
 elementwise("cos", 1, "math.cos({a})", np.cos, lambda x, y, g, at: [-g * emit("sin", x[0])])
 elementwise("sin", 1, "math.sin({a})", np.sin, lambda x, y, g, at: [g * emit("cos", x[0])])
-elementwise("erf", 1, "math.erf({a})", _erf,
-            lambda x, y, g, at: [g * (2.0 / math.sqrt(math.pi)) * emit("exp", -emit("square", x[0]))])
+elementwise(
+    "erf",
+    1,
+    "math.erf({a})",
+    _erf,
+    lambda x, y, g, at: [g * (2.0 / math.sqrt(math.pi)) * emit("exp", -emit("square", x[0]))],
+)
 # relu keeps its own op so that its gradient reads the output (a mask), not the input.
-elementwise("relu", 1, "max({a}, f32(0.0))", lambda a: np.maximum(a, 0),
-            lambda x, y, g, at: [g * emit("greater", y, 0.0)])
-elementwise("sigmoid", 1, "(f32(1.0) / (f32(1.0) + math.exp(-{a})))", lambda a: 1 / (1 + np.exp(-a)),
-            lambda x, y, g, at: [g * y * (1.0 - y)])
+elementwise(
+    "relu",
+    1,
+    "max({a}, f32(0.0))",
+    lambda a: np.maximum(a, 0),
+    lambda x, y, g, at: [g * emit("greater", y, 0.0)],
+)
+elementwise(
+    "sigmoid",
+    1,
+    "(f32(1.0) / (f32(1.0) + math.exp(-{a})))",
+    lambda a: 1 / (1 + np.exp(-a)),
+    lambda x, y, g, at: [g * y * (1.0 - y)],
+)
 elementwise("tanh", 1, "math.tanh({a})", np.tanh, lambda x, y, g, at: [g * (1.0 - y * y)])
 # log(1 + exp(x)) without overflow: x + log1p(exp(-x)) for x > 0.
-elementwise("softplus", 1, "({a} + math.log1p(math.exp(-{a})) if {a} > 0 else math.log1p(math.exp({a})))",
-            lambda a: np.logaddexp(np.float32(0), a), lambda x, y, g, at: [g * emit("sigmoid", x[0])])
-elementwise("cast", 1, lambda args, at: f"{'f32' if at['dtype'] == 'float32' else 'np.int32'}({args[0]})",
-            lambda a, dtype: a.astype(dtype), _no_grad)
+elementwise(
+    "softplus",
+    1,
+    "({a} + math.log1p(math.exp(-{a})) if {a} > 0 else math.log1p(math.exp({a})))",
+    lambda a: np.logaddexp(np.float32(0), a),
+    lambda x, y, g, at: [g * emit("sigmoid", x[0])],
+)
+elementwise(
+    "cast",
+    1,
+    lambda args, at: f"{'f32' if at['dtype'] == 'float32' else 'np.int32'}({args[0]})",
+    lambda a, dtype: a.astype(dtype),
+    _no_grad,
+)

@@ -21,8 +21,9 @@ def _reshape_infer(types, attrs, origin):
     (t,) = types
     target = tuple(attrs["shape"])
     if (None in t.shape) != (None in target) or _static_size(t.shape) != _static_size(target):
-        raise infer_error(origin, f"cannot reshape a value of shape {format_shape(t.shape)} into "
-                                  f"{format_shape(target)}.")
+        raise infer_error(
+            origin, f"cannot reshape a value of shape {format_shape(t.shape)} into {format_shape(target)}."
+        )
     return TensorType(target, t.dtype)
 
 
@@ -44,10 +45,11 @@ def _concat_infer(types, attrs, origin):
     for t in types[1:]:
         if t.rank != len(first) or any(a != b for i, (a, b) in enumerate(zip(t.shape, first)) if i != axis):
             shapes = ", ".join(format_shape(t.shape) for t in types)
-            raise infer_error(origin, f"concatenation along axis {axis} needs matching shapes elsewhere; "
-                                      f"received {shapes}.")
+            raise infer_error(
+                origin, f"concatenation along axis {axis} needs matching shapes elsewhere; received {shapes}."
+            )
     size = sum(t.shape[axis] for t in types)
-    return TensorType(first[:axis] + (size,) + first[axis + 1:], types[0].dtype)
+    return TensorType(first[:axis] + (size,) + first[axis + 1 :], types[0].dtype)
 
 
 def _concat_grad(x, y, g, at):
@@ -63,9 +65,10 @@ def _slice_infer(types, attrs, origin):
     (t,) = types
     axis, start, stop = attrs["axis"], attrs["start"], attrs["stop"]
     if t.shape[axis] is None or not 0 <= start < stop <= t.shape[axis]:
-        raise infer_error(origin, f"slice [{start}:{stop}] on axis {axis} is out of range for "
-                                  f"{format_shape(t.shape)}.")
-    return TensorType(t.shape[:axis] + (stop - start,) + t.shape[axis + 1:], t.dtype)
+        raise infer_error(
+            origin, f"slice [{start}:{stop}] on axis {axis} is out of range for {format_shape(t.shape)}."
+        )
+    return TensorType(t.shape[:axis] + (stop - start,) + t.shape[axis + 1 :], t.dtype)
 
 
 def _slice_reference(xs, at, ctx):
@@ -79,10 +82,10 @@ def _slice_grad(x, y, g, at):
     pieces = []
     for lo, hi in ((0, at["start"]), (at["stop"], full[axis])):
         if hi > lo:
-            shape = full[:axis] + (hi - lo,) + full[axis + 1:]
+            shape = full[:axis] + (hi - lo,) + full[axis + 1 :]
             pieces.append(emit("broadcast_to", 0.0, shape=shape))
     before = pieces[:1] if at["start"] > 0 else []
-    after = pieces[len(before):]
+    after = pieces[len(before) :]
     return [emit("concat", *before, g, *after, axis=axis) if pieces else g]
 
 
@@ -109,12 +112,41 @@ def _broadcast_grad(x, y, g, at):
     return [unbroadcast(g, x[0].shape)]
 
 
-register(OpDef("reshape", "injective", _reshape_infer, _reshape_reference,
-               lambda x, y, g, at: [emit("reshape", g, shape=x[0].shape)]))
-register(OpDef("transpose", "injective", _transpose_infer, lambda xs, at, ctx: xs[0].transpose(at["perm"]),
-               lambda x, y, g, at: [emit("transpose", g, perm=tuple(np.argsort(at["perm"]).tolist()))]))
-register(OpDef("concat", "injective", _concat_infer,
-               lambda xs, at, ctx: np.concatenate(xs, axis=at["axis"]), _concat_grad))
+register(
+    OpDef(
+        "reshape",
+        "injective",
+        _reshape_infer,
+        _reshape_reference,
+        lambda x, y, g, at: [emit("reshape", g, shape=x[0].shape)],
+    )
+)
+register(
+    OpDef(
+        "transpose",
+        "injective",
+        _transpose_infer,
+        lambda xs, at, ctx: xs[0].transpose(at["perm"]),
+        lambda x, y, g, at: [emit("transpose", g, perm=tuple(np.argsort(at["perm"]).tolist()))],
+    )
+)
+register(
+    OpDef(
+        "concat",
+        "injective",
+        _concat_infer,
+        lambda xs, at, ctx: np.concatenate(xs, axis=at["axis"]),
+        _concat_grad,
+    )
+)
 register(OpDef("slice", "injective", _slice_infer, _slice_reference, _slice_grad))
-register(OpDef("broadcast_to", "elementwise", _broadcast_infer, _broadcast_reference, _broadcast_grad,
-               lambda args, at: args[0]))
+register(
+    OpDef(
+        "broadcast_to",
+        "elementwise",
+        _broadcast_infer,
+        _broadcast_reference,
+        _broadcast_grad,
+        lambda args, at: args[0],
+    )
+)

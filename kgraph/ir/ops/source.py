@@ -24,8 +24,11 @@ def _scalar_f32(types, attrs, origin):
 def _assign_infer(types, attrs, origin):
     target, value = types
     if target.shape != value.shape:
-        raise infer_error(origin, f"cannot assign a value of shape {format_shape(value.shape)} to a variable "
-                                  f"of shape {format_shape(target.shape)}.")
+        raise infer_error(
+            origin,
+            f"cannot assign a value of shape {format_shape(value.shape)} to a variable "
+            f"of shape {format_shape(target.shape)}.",
+        )
     return target
 
 
@@ -49,10 +52,24 @@ def _random_reference(xs, at, ctx):
 
 register(OpDef("input", "source", _declared, lambda xs, at, ctx: ctx.inputs[at["name"]]))
 register(OpDef("variable", "source", _declared, lambda xs, at, ctx: ctx.variables[at["key"]]))
-register(OpDef("const", "source", _declared,
-               lambda xs, at, ctx: np.asarray(at["value"], dtype=at.get("dtype", "float32"))))
+register(
+    OpDef(
+        "const",
+        "source",
+        _declared,
+        lambda xs, at, ctx: np.asarray(at["value"], dtype=at.get("dtype", "float32")),
+    )
+)
 register(OpDef("batch_size", "source", _scalar_f32, lambda xs, at, ctx: np.float32(ctx.batch_size)))
 register(OpDef("iota", "elementwise", _declared, _iota_reference, None, lambda args, at: "f32(iota)"))
-register(OpDef("random_uniform", "elementwise", _declared, _random_reference, None,
-               lambda args, at: "f32(np.random.random())"))
+register(
+    OpDef(
+        "random_uniform",
+        "elementwise",
+        _declared,
+        _random_reference,
+        None,
+        lambda args, at: "f32(np.random.random())",
+    )
+)
 register(OpDef("assign", "effect", _assign_infer, _assign_reference))
