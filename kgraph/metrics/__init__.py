@@ -28,7 +28,7 @@ from kgraph.losses.functions import (
     squared_hinge,
 )
 from kgraph.losses.loss import snake_case
-from kgraph.metrics.accuracy import (
+from kgraph.metrics.accuracy_metrics import (
     Accuracy,
     BinaryAccuracy,
     CategoricalAccuracy,

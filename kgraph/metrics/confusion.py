@@ -42,7 +42,8 @@ def _top_k_mask(x, k: int):
     """1 for the `k` largest entries along the last axis (the lower index first among ties), else 0.
 
     Picks the maximum `k` times (argmax takes the first of equal values, as `lax.top_k` does): a pairwise
-    comparison would need rank-3 loops that the CPU backend cannot fuse.
+    comparison would need rank-3 loops that the CPU backend cannot fuse. Picked entries drop to the lowest
+    float32, so predictions of -inf may be passed over.
     """
     columns = int(ops.shape(x)[-1])
     keep = ops.zeros_like(x)
@@ -55,7 +56,7 @@ def _top_k_mask(x, k: int):
 
 
 def _column(x, index: int):
-    """`x[..., index, None]` (a product with a one-hot row, summed, since ops has no slicing)."""
+    """`x[..., index, None]`, as a masked sum (ops has no slicing)."""
     pick = (np.arange(ops.shape(x)[-1]) == index).astype(np.float32)
     return ops.sum(ops.where(pick, x, 0.0), axis=-1, keepdims=True)
 
