@@ -143,6 +143,7 @@ def test_unwritable_home_does_not_fail(tmp_path, monkeypatch):
     blocker.write_text("")
     monkeypatch.setenv("KGRAPH_HOME", str(blocker / "kghome"))
     monkeypatch.delenv("KGRAPH_BACKEND", raising=False)
+    monkeypatch.delenv("KGRAPH_CACHE_DIR", raising=False)
     config.reload()
     try:
         assert config.backend() == "cpu"
