@@ -62,3 +62,31 @@ def test_two_epochs_of_training_match(name):
     np.testing.assert_allclose(got["accuracy"], expected["accuracy"], rtol=1e-3)
     for ours, theirs in zip(model.get_weights(), reference.get_weights(), strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=1e-3, atol=1e-5)
+
+
+def test_regression_with_sample_weights_matches():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(64, 5)).astype(np.float32)
+    y = (x @ rng.normal(size=(5, 1)) + 0.1).astype(np.float32)
+    weights = np.linspace(0.2, 2.0, 64).astype(np.float32)
+
+    def build(module):
+        model = module.Sequential(
+            [module.Input((5,)), module.layers.Dense(8, activation="tanh"), module.layers.Dense(1)]
+        )
+        model.compile(
+            optimizer=module.optimizers.SGD(learning_rate=0.02, momentum=0.5), loss="mse", metrics=["mae"]
+        )
+        return model
+
+    reference, model = build(keras), build(kgraph)
+    model.set_weights(reference.get_weights())
+    expected = reference.fit(
+        x, y, sample_weight=weights, batch_size=16, epochs=2, shuffle=False, verbose=0
+    ).history
+    got = model.fit(x, y, sample_weight=weights, batch_size=16, epochs=2, shuffle=False, verbose=0).history
+    np.testing.assert_allclose(got["loss"], expected["loss"], rtol=1e-3)
+    np.testing.assert_allclose(got["mae"], expected["mae"], rtol=1e-3)
+    np.testing.assert_allclose(
+        model.evaluate(x, y, verbose=0), reference.evaluate(x, y, verbose=0), rtol=1e-4
+    )

@@ -20,7 +20,7 @@ from kgraph.codegen.blas import NO_TRANS, ROW_MAJOR, TRANS
 from kgraph.ir.graph import Graph
 from kgraph.ir.registry import get_op
 from kgraph.passes.fuse import Kernel
-from kgraph.passes.loop_domain import COL, FULL, REDUCTIONS, ROW, SCALAR, LoopAnalysis, analyze
+from kgraph.passes.loop_domain import COL, FULL, IDENTITY, REDUCTIONS, ROW, SCALAR, LoopAnalysis, analyze
 
 _INDEX = {FULL: "[r, c]", ROW: "[r]", COL: "[c]", SCALAR: "[0]"}
 _INIT = {
@@ -130,7 +130,7 @@ class _LoopWriter:
 
     def is_reduction(self, n: int) -> bool:
         """Reductions that accumulate (one over unit dimensions only is a plain copy)."""
-        return self.graph.node(n).op in REDUCTIONS and self.kind(self.input0(n)) != SCALAR
+        return self.info.reduction_kind.get(n, IDENTITY) != IDENTITY
 
     def red_kind(self, n: int) -> str:
         return self.info.reduction_kind[n]
@@ -198,7 +198,7 @@ class _LoopWriter:
             if (
                 self.is_reduction(n)
                 and self.red_kind(n) == SCALAR
-                and not self.info.post[self.input0(n)]
+                and not self.info.post.get(self.input0(n), False)
                 and self.kind(self.input0(n)) == ROW
             ):
                 lines += self.accumulate(n, f"acc{n}", 2)
@@ -321,3 +321,60 @@ class _LoopWriter:
             return [f"{pad}{target} = {op}({target}, {x})"]
         better = ">" if op == "argmax" else "<"
         return [f"{pad}if {x} {better} {target}:", f"{pad}    {target} = {x}", f"{pad}    idx{n} = c"]
+
+
+def nd_kernel_source(graph: Graph, kernel: Kernel) -> tuple[str, list[int]]:
+    """Nested loops for one elementwise op or reduction with arbitrary broadcasting (rank-0 values as (1,)).
+
+    Returns the source and the values its arguments carry, in order (inputs, then the output).
+    """
+    (n,) = kernel.nodes
+    node = graph.node(n)
+    reads = [i for i in _loop_reads(graph, n) if scalar_const(graph, i) is None]
+    names = {v: f"a{v}" for v in reads}
+    lines = [f"def {kernel.name}({', '.join([*names.values(), 'out', 'n'])}):"]
+    if node.op in REDUCTIONS:
+        (source,) = reads
+        shape = graph.type(source).shape
+        axes, keep = node.attrs["axes"], node.attrs.get("keepdims", False)
+        if node.op not in ("sum", "max", "min"):
+            raise NotImplementedError(
+                f"{node.op} over axes {axes} of a {len(shape)}-d value is not supported on CPU"
+            )
+        loops = [f"i{d}" for d in range(len(shape))]
+        out_index = [("0" if keep else None) if d in axes else f"i{d}" for d in range(len(shape))]
+        out_index = [i for i in out_index if i is not None] or ["0"]
+        lines.append(f"    out[...] = {_INIT[node.op]}")
+        lines += _nest(loops, f"{names[source]}.shape", 1)
+        pad = "    " * (len(loops) + 1)
+        target, value = f"out[{', '.join(out_index)}]", f"{names[source]}[{', '.join(loops)}]"
+        update = f"{target} + {value}" if node.op == "sum" else f"{node.op}({target}, {value})"
+        lines.append(f"{pad}{target} = {update}")
+        return "\n".join(lines), [*reads, n]
+    rank = max(node.type.rank, 1)
+    loops = [f"i{d}" for d in range(rank)]
+    lines += _nest(loops, "out.shape", 1)
+    args = []
+    for value in _loop_reads(graph, n):
+        const = scalar_const(graph, value)
+        if const is not None:
+            args.append(f"f32({const!r})")
+            continue
+        in_shape = graph.type(value).shape
+        offset = rank - len(in_shape)
+        index = [
+            "0" if d == 1 and node.type.shape[offset + k] != 1 else loops[offset + k]
+            for k, d in enumerate(in_shape)
+        ] or ["0"]
+        args.append(f"{names[value]}[{', '.join(index)}]")
+    if node.op == "assign":
+        expression = args[-1]
+    else:
+        expression = get_op(node.op).scalar(args, node.attrs)
+    pad = "    " * (rank + 1)
+    lines.append(f"{pad}out[{', '.join(loops)}] = {expression}  # %{n} {node.op}")
+    return "\n".join(lines), [*reads, n]
+
+
+def _nest(loops: list[str], shape_of: str, depth: int) -> list[str]:
+    return [f"{'    ' * (depth + k)}for {name} in range({shape_of}[{k}]):" for k, name in enumerate(loops)]

@@ -96,6 +96,32 @@ class Sym:
     def __le__(self, other):
         return emit("less_equal", self, other)
 
+    def __getitem__(self, index):
+        """Basic indexing: integers and step-1 slices on non-batch axes (numpy semantics)."""
+        index = index if isinstance(index, tuple) else (index,)
+        value, dropped = self, []
+        for axis, item in enumerate(index):
+            size = self.shape[axis]
+            if isinstance(item, slice) and item == slice(None):
+                continue
+            if (
+                size is None
+                or not isinstance(item, int | slice)
+                or (isinstance(item, slice) and item.step not in (None, 1))
+            ):
+                raise IndexError(
+                    f"Unsupported index {item!r} on axis {axis} of a tensor of shape {self.shape}."
+                )
+            start, stop, _ = (slice(item, item + 1 or None) if isinstance(item, int) else item).indices(size)
+            value = emit("slice", value, axis=axis, start=start, stop=stop)
+            if isinstance(item, int):
+                dropped.append(axis)
+        if dropped:
+            value = emit(
+                "reshape", value, shape=tuple(d for i, d in enumerate(value.shape) if i not in dropped)
+            )
+        return value
+
     __hash__ = object.__hash__
 
 

@@ -9,6 +9,8 @@ Kernel kinds:
            gradient as a column reduction, softmax and cross-entropy with their gradients...)
     loop   one fused loop nest over a domain (see loop_domain): elementwise chains, row/column/whole
            reductions, optimizer updates written straight into the variables
+    nd     one elementwise op or reduction whose broadcasting does not fit a rows x columns loop, as plain
+           nested loops over its own shape
     view   a reshape: no code, the memory plan gives it its input's storage
     copy   concat, slice or transpose that could not become a view
 
@@ -95,6 +97,12 @@ def fuse(graph: Graph) -> Graph:
             )
             if kind == "gemm":
                 groups[gid]["anchor"] = v
+            else:
+                try:
+                    analyze(graph, [v], groups[gid]["domain"])
+                except Unfusable as err:
+                    groups[gid]["kind"] = "nd"
+                    notes.append(f"%{v} = {node.op} runs as a plain N-d loop: {err}")
 
     _merge_groups(graph, groups, group_of, position, notes)
     live = [g for g in groups if g["nodes"]]
@@ -112,7 +120,9 @@ def _merge_groups(graph: Graph, groups, group_of, position, notes) -> None:
     merged = True
     while merged:
         merged = False
-        for producer, consumer in _group_edges(graph, groups, group_of) + _sibling_pairs(graph, groups, group_of):
+        for producer, consumer in _group_edges(graph, groups, group_of) + _sibling_pairs(
+            graph, groups, group_of
+        ):
             reason = _merge_reason(graph, groups, group_of, position, producer, consumer)
             if reason is None:
                 target = groups[consumer]
@@ -136,11 +146,15 @@ def _sibling_pairs(graph: Graph, groups, group_of) -> list[tuple[int, int]]:
     for gid, group in enumerate(groups):
         if not group["nodes"] or group["kind"] != "loop" or any(d != 1 for d in group["domain"]):
             continue
-        reads_kernels = any(group_of.get(i) not in (None, gid) for n in group["nodes"]
-                            for i in graph.nx.predecessors(n))
+        reads_kernels = any(
+            group_of.get(i) not in (None, gid) for n in group["nodes"] for i in graph.nx.predecessors(n)
+        )
         if not reads_kernels:
-            pairs += [(gid, other) for other in range(len(groups) - 1, -1, -1)
-                      if other != gid and groups[other]["nodes"] and groups[other]["kind"] in ("loop", "gemm")]
+            pairs += [
+                (gid, other)
+                for other in range(len(groups) - 1, -1, -1)
+                if other != gid and groups[other]["nodes"] and groups[other]["kind"] in ("loop", "gemm")
+            ]
     return pairs
 
 
@@ -166,7 +180,9 @@ def _merge_reason(graph: Graph, groups, group_of, position, producer: int, consu
     if anchor is not None and set(members) & nx.ancestors(graph.nx, anchor):
         return "GEMM operands are read from memory"
     for first, second in ((producer, consumer), (consumer, producer)):
-        for succ in {group_of[s] for n in groups[first]["nodes"] for s in graph.nx.successors(n) if s in group_of}:
+        for succ in {
+            group_of[s] for n in groups[first]["nodes"] for s in graph.nx.successors(n) if s in group_of
+        }:
             if succ not in (producer, consumer) and _reaches(graph, succ, second, groups, group_of):
                 return "a third kernel runs between them"
     domains = [graph.type(anchor).shape] if anchor is not None else [b["domain"], a["domain"]]

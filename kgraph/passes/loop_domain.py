@@ -21,6 +21,7 @@ from kgraph.ir.graph import Graph
 from kgraph.ir.registry import get_op
 
 FULL, ROW, COL, SCALAR = "full", "row", "col", "scalar"
+IDENTITY = "identity"  # a reduction over unit axes only: a copy
 _ORDER = {SCALAR: 0, ROW: 1, COL: 1, FULL: 2}
 REDUCTIONS = {"sum", "max", "min", "argmax", "argmin"}
 
@@ -102,16 +103,20 @@ def analyze(graph: Graph, nodes: list[int], domain: tuple, anchor: int | None = 
         if node_id == anchor:
             kind = FULL
         elif node.op in REDUCTIONS:
-            kind, crosses_rows = _reduction_kind(in_kinds[0], graph.type(values[0]).shape, node.attrs["axes"])
+            kind, crosses_rows = _reduction_kind(
+                in_kinds[0], graph.type(values[0]).shape, node.attrs["axes"], domain
+            )
             if kind is None:
                 raise Unfusable(
                     f"%{node_id} = {node.op} over axes {node.attrs['axes']} is not a row, column or "
                     f"whole reduction of the loop over {_fmt(domain)}"
                 )
-            if post:
-                raise Unfusable(f"%{node_id} = {node.op} reduces a value that needs all rows first")
             info.reduction_kind[node_id] = kind
-            if kind == ROW:
+            if kind == IDENTITY:
+                kind = in_kinds[0]
+            elif post:
+                raise Unfusable(f"%{node_id} = {node.op} reduces a value that needs all rows first")
+            if info.reduction_kind[node_id] == ROW:
                 level += 1
             post = post or crosses_rows
         elif node.op == "reshape":
@@ -142,20 +147,29 @@ def _broadcasts_to(kind: str, declared: str) -> bool:
     return kind == declared or kind == SCALAR or declared == FULL
 
 
-def _reduction_kind(in_kind: str, shape, axes) -> tuple[str | None, bool]:
-    rank = len(shape)
-    axes = tuple(axes)
+def _reduction_kind(in_kind: str, shape, axes, domain) -> tuple[str | None, bool]:
+    """(kind of the result, whether it needs every row first), or (None, False) when the loop cannot do it.
+
+    Reducing unit axes only is a copy ("identity"). Otherwise the value's non-unit axes line up with the
+    domain's (classify ignores unit axes), so the reduced axes are read in those squeezed coordinates: the last
+    one is the loop's columns (when the domain has more than one column), the others its rows.
+    """
+    effective = [a for a in axes if shape[a] != 1]
+    if not effective or in_kind == SCALAR:
+        return IDENTITY, False
+    non_unit = [i for i, d in enumerate(shape) if d != 1]
+    reduced = {non_unit.index(a) for a in effective}
+    last = len(non_unit) - 1
+    has_columns = bool(domain) and domain[-1] != 1
     if in_kind == FULL:
-        if rank >= 1 and axes == (rank - 1,):
+        if has_columns and reduced == {last}:
             return ROW, False
-        if rank >= 2 and axes == tuple(range(rank - 1)):
+        if has_columns and last >= 1 and reduced == set(range(last)):
             return COL, True
-        if axes == tuple(range(rank)):
+        if reduced == set(range(last + 1)):
             return SCALAR, True
-    if in_kind == ROW and all(shape[i] == 1 or i in axes for i in range(rank)):
+    if in_kind == ROW and reduced == set(range(last + 1)):
         return SCALAR, True
-    if in_kind == SCALAR:
-        return SCALAR, False
     return None, False
 
 

@@ -49,7 +49,11 @@ def _rewrite_identities(graph: Graph) -> bool:
     for node in graph.nodes():
         replacement = None
         ins = node.inputs
-        if node.op in ("identity", "stop_gradient") or node.op in ("reshape", "broadcast_to") and graph.type(ins[0]).shape == node.type.shape:
+        if (
+            node.op in ("identity", "stop_gradient")
+            or node.op in ("reshape", "broadcast_to")
+            and graph.type(ins[0]).shape == node.type.shape
+        ):
             replacement = ins[0]
         elif node.op == "reshape" and graph.node(ins[0]).op == "reshape":
             node.inputs = (graph.node(ins[0]).inputs[0],)

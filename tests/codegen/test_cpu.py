@@ -10,10 +10,12 @@ import textwrap
 import numpy as np
 import pytest
 
+from kgraph import ops
 from kgraph.codegen.cpu import ProgramLayout
 from kgraph.passes.pipeline import run_pipeline
 from kgraph.runtime.program import CompiledProgram, InterpretedProgram
 from kgraph.runtime.store import VariableStore
+from kgraph.testing import run_traced
 from tests.graphs import mlp_training_graph
 
 
@@ -93,3 +95,37 @@ def test_second_process_compiles_nothing(tmp_path):
     first, second = (r.stdout.split()[-2:] for r in runs)
     assert first == ["0", "1"], runs[0].stdout + runs[0].stderr
     assert second == ["1", "0"], runs[1].stdout + runs[1].stderr
+
+
+REGRESSIONS = {
+    "whole reduction of an input": (lambda a, b: ops.sum(a), "x"),
+    "output equal to the input": (lambda a, b: a * 1.0, "x"),
+    "pairwise rank-3 broadcasting": (
+        lambda a, b: ops.sum(ops.greater(ops.expand_dims(a, -2), ops.expand_dims(a, -1)), axis=-1),
+        "x",
+    ),
+    "axis-0 reduction of a rank-3 value": (
+        lambda a, b: ops.sum(ops.expand_dims(a, -1) * np.arange(3.0), axis=0),
+        "x",
+    ),
+    "reduction over a unit axis then the rows": (
+        lambda a, b: ops.sum(ops.expand_dims(a - ops.max(a, -1, keepdims=True), -1) * 2.0, axis=(0, 1)),
+        "x",
+    ),
+    "masked select must not reassociate": (
+        lambda a, b: a * ops.greater(a, 0.5) + -1e10 * (1.0 - ops.greater(a, 0.5)),
+        "x",
+    ),
+    "weights after a size-1 reduction": (lambda a, b: ops.sum(ops.sum(b * 2.0, axis=-1) * a[:, 0]), "xp"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REGRESSIONS))
+def test_compiled_equals_eager_on_awkward_shapes(name):
+    fn, _ = REGRESSIONS[name]
+    rng = np.random.default_rng(0)
+    x, p = rng.random((8, 5), dtype=np.float32), rng.random((8, 1), dtype=np.float32)
+    expected = fn(x, p)
+    for backend in ("numpy", "cpu"):
+        got = run_traced(fn, x, p, backend=backend)
+        np.testing.assert_allclose(got, expected, rtol=1e-5, err_msg=backend)
