@@ -117,7 +117,7 @@ def _settings() -> dict:
         "floatx": _check_floatx(data.get("floatx", _DEFAULT_FLOATX), path),
         "epsilon": _check_epsilon(data.get("epsilon", _DEFAULT_EPSILON), path),
         "cache_dir": os.path.expanduser(str(data.get("cache_dir") or os.path.join(home, "cache"))),
-        "num_threads": 1,
+        "num_threads": _default_num_threads(),
     }
     if os.environ.get("KGRAPH_BACKEND"):
         state["backend"] = _check_backend(os.environ["KGRAPH_BACKEND"], "KGRAPH_BACKEND")
@@ -126,6 +126,21 @@ def _settings() -> dict:
         state["num_threads"] = _check_num_threads(int(text) if text.isdigit() else text, "KGRAPH_NUM_THREADS")
     _state = state
     return state
+
+
+def _default_num_threads() -> int:
+    """The BLAS threads kernels may use: OPENBLAS_NUM_THREADS or OMP_NUM_THREADS if set, else the usable cores.
+
+    Kernels themselves are single-threaded, so BLAS threads never compete with Numba threads.
+    """
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        text = os.environ.get(name, "").strip()
+        if text.isdigit() and int(text) > 0:
+            return int(text)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def reload() -> None:

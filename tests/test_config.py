@@ -12,7 +12,8 @@ from kgraph import config
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     """A fresh KGRAPH_HOME with no kgraph variables set; settings are re-read before and after."""
-    for name in ("KGRAPH_BACKEND", "KGRAPH_CACHE_DIR", "KGRAPH_NUM_THREADS"):
+    for name in ("KGRAPH_BACKEND", "KGRAPH_CACHE_DIR", "KGRAPH_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                 "OMP_NUM_THREADS"):
         monkeypatch.delenv(name, raising=False)
     path = tmp_path / "kghome"
     monkeypatch.setenv("KGRAPH_HOME", str(path))
@@ -31,7 +32,7 @@ def test_defaults_and_default_file(home):
     assert config.floatx() == "float32"
     assert config.epsilon() == 1e-7
     assert config.image_data_format() == "channels_last"
-    assert config.num_threads() == 1
+    assert config.num_threads() == len(os.sched_getaffinity(0))
     assert config.cache_dir() == str(home / "cache")
     written = json.loads((home / "kgraph.json").read_text())
     expected = {"backend": "cpu", "floatx": "float32", "epsilon": 1e-7, "cache_dir": str(home / "cache")}
@@ -129,6 +130,10 @@ def test_num_threads(home, monkeypatch):
     monkeypatch.setenv("KGRAPH_NUM_THREADS", "2")
     config.reload()
     assert config.num_threads() == 2
+    monkeypatch.delenv("KGRAPH_NUM_THREADS")
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    config.reload()
+    assert config.num_threads() == 1
 
 
 def test_image_data_format_only_channels_last(home):

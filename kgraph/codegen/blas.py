@@ -11,9 +11,7 @@ import glob
 import os
 
 import llvmlite.binding as llvm
-import numpy as np
 from numba import types
-from numba.extending import intrinsic
 
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 
@@ -42,22 +40,12 @@ sgemm = types.ExternalFunction(
 )
 
 
-@intrinsic
-def ptr(typingctx, array):
-    """The data pointer of a float32 array (BLAS reads and writes through it)."""
-
-    def codegen(context, builder, signature, args):
-        return context.make_array(array)(context, builder, args[0]).data
-
-    return _f32p(array), codegen
-
-
 def blas_library_names() -> tuple[str, ...]:
     """File names threadpoolctl reports for this BLAS, to set its thread count."""
     return (os.path.basename(BLAS_PATH),)
 
 
-__all__ = ["NO_TRANS", "ROW_MAJOR", "TRANS", "np", "ptr", "sgemm"]
+__all__ = ["NO_TRANS", "ROW_MAJOR", "TRANS", "set_blas_threads", "sgemm"]
 
 
 _blas = ctypes.CDLL(BLAS_PATH)

@@ -27,7 +27,8 @@ import numpy as np
 from numba import njit
 from numpy import float32 as f32
 
-from kgraph.codegen.blas import ptr, sgemm
+from kgraph.codegen.blas import sgemm
+from kgraph.codegen.intrinsics import ptr, view
 '''
 
 
@@ -74,24 +75,22 @@ class _Views:
         self.storage: dict[int, Storage] = graph.memory.storage
         self.consts = const_layout(graph)
 
-    def flat(self, value: int) -> str:
+    def base(self, value: int) -> tuple[str, int]:
+        """The flat buffer holding `value` and the element offset of its first element."""
         st = self.storage[value]
-        shape = self.graph.type(value).shape
-        size = size_source(shape)
         if st.space == "arena":
-            return f"arena[{st.offset}:{st.offset} + {size}]"
+            return "arena", st.offset
         if st.space == "variable":
-            offset = self.layout.variables[st.key][0]
-            return f"store[{offset}:{offset} + {size}]"
+            return "store", self.layout.variables[st.key][0]
         if st.space == "input":
-            return self.input_names[self.layout.inputs.index(st.key)]
+            return self.input_names[self.layout.inputs.index(st.key)], 0
         if st.space == "const":
-            offset = self.consts[value]
-            return f"consts[{offset}:{offset} + {size}]"
+            return "consts", self.consts[value]
         raise AssertionError(st)
 
     def view(self, value: int, shape_src: str) -> str:
-        return f"{self.flat(value)}.reshape({shape_src})"
+        buffer, offset = self.base(value)
+        return f"view({buffer}, {offset}, {shape_src})"
 
     def argument(self, arg: KernelArg, domain, info: LoopAnalysis) -> str:
         rows, cols = dims(domain)
@@ -114,15 +113,19 @@ def program_source(graph: Graph, layout: ProgramLayout, title: str) -> str:
             parts.append(f"{JIT}\n{source}\n")
             args = [views.view(v, shape_source(graph.type(v).shape or (1,))) for v in values]
         elif kernel.kind == "copy":
-            parts.append(_copy_source(graph, kernel))
-            args = [
-                views.view(i, shape_source(graph.type(i).shape)) for i in graph.node(kernel.nodes[0]).inputs
-            ]
-            args.append(views.view(kernel.nodes[0], shape_source(graph.type(kernel.nodes[0]).shape)))
+            source, arg_shapes = _copy_source(graph, kernel)
+            parts.append(source)
+            values = [*graph.node(kernel.nodes[0]).inputs, kernel.nodes[0]]
+            args = [views.view(v, s) for v, s in zip(values, arg_shapes, strict=True)]
         else:
-            parts.append(f"{JIT}\n{kernel_source(graph, kernel)}\n")
+            storage = graph.memory.storage
+            parts.append(f"{JIT}\n{kernel_source(graph, kernel, storage)}\n")
             info = analyze(graph, kernel.nodes, kernel.domain, kernel.anchor)
-            args = [views.argument(a, kernel.domain, info) for a in kernel_args(graph, kernel, info)]
+            args = [
+                views.argument(a, kernel.domain, info)
+                for a in kernel_args(graph, kernel, info, storage)
+                if a.alias_of is None
+            ]
         calls.append(f"    {kernel.name}({', '.join([*args, 'n'])})")
     inputs = ", ".join(f"in_{i}" for i in range(len(layout.inputs)))
     parts.append(
@@ -130,36 +133,68 @@ def program_source(graph: Graph, layout: ProgramLayout, title: str) -> str:
         + ("\n".join(calls) or "    pass")
         + "\n"
     )
-    loop_views = _Views(graph, layout, [f"scratch_{i}[:n]" for i in range(len(layout.inputs))])
+    loop_views = _Views(graph, layout, [f"scratch_{i}" for i in range(len(layout.inputs))])
     parts.append(_loop_source(graph, layout, loop_views))
     parts.append(f"{JIT}\ndef seed_random(seed):\n    np.random.seed(seed)\n")
     return "\n\n".join(parts)
 
 
-def _copy_source(graph: Graph, kernel) -> str:
+def _row_size(shape) -> int:
+    return int(np.prod([d for d in shape[1:]], dtype=np.int64))
+
+
+def _copy_source(graph: Graph, kernel) -> tuple[str, list[str]]:
+    """Concat, slice and transpose as element loops; returns the source and the argument shapes it expects.
+
+    Concat and slice see every array as (outer, inner) with `outer` the product of the axes before `axis`, so
+    each is a copy of column ranges; transpose walks the output's axes and reads the input permuted.
+    """
     node = graph.node(kernel.nodes[0])
-    rank = node.type.rank
     ins = [f"a{i}" for i in range(len(node.inputs))]
     lines = [f"{JIT}", f"def {kernel.name}({', '.join([*ins, 'out', 'n'])}):"]
-    full = ", ".join([":"] * rank)
-    if node.op == "concat":
-        axis, start = node.attrs["axis"], 0
-        for i, value in enumerate(node.inputs):
-            width = graph.type(value).shape[axis]
-            index = ", ".join(f"{start}:{start + width}" if d == axis else ":" for d in range(rank))
-            lines.append(f"    out[{index}] = {ins[i]}[{full}]")
-            start += width
-    elif node.op == "slice":
+    shapes = [graph.type(v).shape for v in node.inputs] + [node.type.shape]
+    if node.op in ("concat", "slice"):
         axis = node.attrs["axis"]
-        index = ", ".join(
-            f"{node.attrs['start']}:{node.attrs['stop']}" if d == axis else ":" for d in range(rank)
-        )
-        lines.append(f"    out[{full}] = a0[{index}]")
-    elif node.op == "transpose":
-        lines.append(f"    out[{full}] = np.transpose(a0, {tuple(node.attrs['perm'])!r})")
-    else:
-        raise NotImplementedError(f"no CPU lowering for {node.op}")
-    return "\n".join(lines) + "\n"
+        flat = [shape_source((*_outer(s, axis), _inner(s, axis))) for s in shapes]
+        if node.op == "concat":
+            start = 0
+            for i, value in enumerate(node.inputs):
+                width = _inner(graph.type(value).shape, axis)
+                lines += [
+                    "    for o in range(out.shape[0]):",
+                    f"        for c in range({width}):",
+                    f"            out[o, {start} + c] = {ins[i]}[o, c]",
+                ]
+                start += width
+        else:
+            offset = node.attrs["start"] * _inner(shapes[0], axis) // shapes[0][axis]
+            lines += [
+                "    for o in range(out.shape[0]):",
+                "        for c in range(out.shape[1]):",
+                f"            out[o, c] = a0[o, {offset} + c]",
+            ]
+        return "\n".join(lines) + "\n", flat
+    if node.op == "transpose":
+        perm = node.attrs["perm"]
+        loops = [f"i{d}" for d in range(len(perm))]
+        lines += [f"{'    ' * (d + 1)}for {loops[d]} in range(out.shape[{d}]):" for d in range(len(perm))]
+        source_index = [loops[perm.index(d)] for d in range(len(perm))]
+        lines.append(f"{'    ' * (len(perm) + 1)}out[{', '.join(loops)}] = a0[{', '.join(source_index)}]")
+        return "\n".join(lines) + "\n", [shape_source(s) for s in shapes]
+    raise NotImplementedError(f"no CPU lowering for {node.op}")
+
+
+def _outer(shape, axis) -> tuple:
+    """The rows of an (outer, inner) view: the axes before `axis` (the batch stays symbolic)."""
+    lead = shape[:axis]
+    if None in lead:
+        static = int(np.prod([d for d in lead if d is not None], dtype=np.int64))
+        return (None,) if static == 1 else ("n * " + str(static),)
+    return (int(np.prod(lead, dtype=np.int64)),)
+
+
+def _inner(shape, axis) -> int:
+    return int(np.prod(shape[axis:], dtype=np.int64))
 
 
 def _loop_source(graph: Graph, layout: ProgramLayout, views: _Views) -> str:
@@ -180,10 +215,21 @@ def _loop_source(graph: Graph, layout: ProgramLayout, views: _Views) -> str:
     ]
     if n_in:
         lines += ["        for i in range(n):", "            j = order[lo + i]"]
-        lines += [f"            scratch_{k}[i, :] = data_{k}[j, :]" for k in range(n_in)]
-    step_args = ", ".join(["store", "consts", "arena", *(f"scratch_{k}[:n]" for k in range(n_in)), "n"])
+        # Element loops, not slice assignment: Numba compiles slice assignment with a shape-error path that
+        # formats strings and costs seconds of compile time.
+        for k in range(n_in):
+            lines += [
+                f"            for f in range(data_{k}.shape[1]):",
+                f"                scratch_{k}[i, f] = data_{k}[j, f]",
+            ]
+    step_args = ", ".join(["store", "consts", "arena", *(f"scratch_{k}" for k in range(n_in)), "n"])
     lines.append(f"        step({step_args})")
     for k, name in enumerate(layout.outputs):
         value = graph.outputs[name]
-        lines.append(f"        result_{k}[lo:hi, :] = {views.view(value, '(n, -1)')}")
+        lines += [
+            f"        produced = {views.view(value, f'(n, {_row_size(graph.type(value).shape)})')}",
+            "        for i in range(n):",
+            f"            for f in range(result_{k}.shape[1]):",
+            f"                result_{k}[lo + i, f] = produced[i, f]",
+        ]
     return "\n".join(lines) + "\n"

@@ -39,6 +39,7 @@ class KernelArg:
     value: int
     kind: str  # full/row/col/scalar, or "matrix" for a GEMM operand or result in its own shape
     written: bool
+    alias_of: int | None = None  # passed as the argument of this earlier value (same storage)
 
 
 def dims(domain) -> tuple[str, str]:
@@ -55,8 +56,15 @@ def scalar_const(graph: Graph, value: int) -> float | None:
     return None
 
 
-def kernel_args(graph: Graph, kernel: Kernel, info: LoopAnalysis) -> list[KernelArg]:
-    """Arrays a kernel takes, in order: GEMM operands and result, inputs read in the loop, then outputs."""
+def kernel_args(
+    graph: Graph, kernel: Kernel, info: LoopAnalysis, storage: dict | None = None
+) -> list[KernelArg]:
+    """Arrays a kernel takes, in order: GEMM operands and result, inputs read in the loop, then outputs.
+
+    Values that share storage (an update written over the variable it reads, an output placed in place of a
+    dying input) are passed once: with one pointer, LLVM sees the loop reads then writes the same element and
+    vectorizes it, where two pointers to one buffer fail its runtime overlap check.
+    """
     args: list[KernelArg] = []
     anchor = kernel.anchor
     if anchor is not None:
@@ -73,6 +81,15 @@ def kernel_args(graph: Graph, kernel: Kernel, info: LoopAnalysis) -> list[Kernel
     for value in kernel.outputs:
         if value != anchor:
             args.append(KernelArg(value, info.kind[value], True))
+    if storage:
+        for i, arg in enumerate(args):
+            if arg.kind == "matrix" or arg.value not in storage:
+                continue
+            for earlier in args[:i]:
+                same = earlier.kind == arg.kind and storage.get(earlier.value) == storage[arg.value]
+                if earlier.alias_of is None and earlier.kind != "matrix" and same:
+                    arg.alias_of = earlier.value
+                    break
     return args
 
 
@@ -81,12 +98,13 @@ def _loop_reads(graph: Graph, node_id: int):
     return node.inputs[1:] if node.op == "assign" else node.inputs
 
 
-def kernel_source(graph: Graph, kernel: Kernel) -> str:
+def kernel_source(graph: Graph, kernel: Kernel, storage: dict | None = None) -> str:
     """The Python source of `kernel` as a function taking its `kernel_args` and the batch size `n`."""
     info = analyze(graph, kernel.nodes, kernel.domain, kernel.anchor)
-    args = kernel_args(graph, kernel, info)
-    names = {arg.value: f"{'o' if arg.written else 'a'}{arg.value}" for arg in args}
-    params = ", ".join([names[a.value] for a in args] + ["n"])
+    args = kernel_args(graph, kernel, info, storage)
+    names = {arg.value: f"{'o' if arg.written else 'a'}{arg.value}" for arg in args if arg.alias_of is None}
+    names.update({arg.value: names[arg.alias_of] for arg in args if arg.alias_of is not None})
+    params = ", ".join([names[a.value] for a in args if a.alias_of is None] + ["n"])
     origins = f"  # from {', '.join(kernel.origins)}" if kernel.origins else ""
     lines = [f"def {kernel.name}({params}):{origins}"]
     if kernel.anchor is not None:
@@ -156,7 +174,7 @@ class _LoopWriter:
                 if n not in self.names:
                     out.append(f"    {target} = np.empty(C, dtype=np.float32)")
                     self.names[n] = target
-                out.append(f"    {target}[:] = {_INIT[op]}")
+                out += ["    for c in range(C):", f"        {target}[c] = {_INIT[op]}"]
             else:
                 out.append(f"    acc{n} = {_INIT[op]}")
         row_body = self.row_body(ready)
@@ -344,7 +362,11 @@ def nd_kernel_source(graph: Graph, kernel: Kernel) -> tuple[str, list[int]]:
         loops = [f"i{d}" for d in range(len(shape))]
         out_index = [("0" if keep else None) if d in axes else f"i{d}" for d in range(len(shape))]
         out_index = [i for i in out_index if i is not None] or ["0"]
-        lines.append(f"    out[...] = {_INIT[node.op]}")
+        lines += [
+            "    flat = out.reshape(out.size)",
+            "    for i in range(out.size):",
+            f"        flat[i] = {_INIT[node.op]}",
+        ]
         lines += _nest(loops, f"{names[source]}.shape", 1)
         pad = "    " * (len(loops) + 1)
         target, value = f"out[{', '.join(out_index)}]", f"{names[source]}[{', '.join(loops)}]"
