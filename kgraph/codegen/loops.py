@@ -22,6 +22,9 @@ from kgraph.ir.registry import get_op
 from kgraph.passes.fuse import Kernel
 from kgraph.passes.loop_domain import COL, FULL, IDENTITY, REDUCTIONS, ROW, SCALAR, LoopAnalysis, analyze
 
+# Ops so cheap that recomputing them beats a store and a load.
+_CHEAP = {"add", "sub", "mul", "neg", "identity", "reshape", "broadcast_to", "greater", "greater_equal", "less",
+          "less_equal", "equal", "where", "maximum", "minimum", "clip", "relu", "abs", "assign"}
 _INDEX = {FULL: "[r, c]", ROW: "[r]", COL: "[c]", SCALAR: "[0]"}
 _INIT = {
     "sum": "f32(0.0)",
@@ -139,6 +142,7 @@ class _LoopWriter:
         self.members = [n for n in kernel.nodes if n != kernel.anchor]
         self.member_set = set(kernel.nodes)
         self.outputs = set(kernel.outputs)
+        self.row_cached: set[int] = set()
 
     # --- what each node is -------------------------------------------------------------------------
     def kind(self, value: int) -> str:
@@ -178,6 +182,9 @@ class _LoopWriter:
             else:
                 out.append(f"    acc{n} = {_INIT[op]}")
         row_body = self.row_body(ready)
+        # Full values computed in one column pass and read again in a later pass of the same row are kept in
+        # a row buffer rather than recomputed (softmax's exp is computed once, not once per pass).
+        out += [f"    rb{n} = np.empty(C, dtype=np.float32)" for n in sorted(self.row_cached)]
         if row_body:
             out.append("    for r in range(R):")
             out += row_body
@@ -235,7 +242,12 @@ class _LoopWriter:
         needed = [t for t in targets if not self.is_reduction(t)] + [
             self.input0(t) for t in targets if self.is_reduction(t)
         ]
-        lines += self.compute(self.closure(needed, ready), ready, 3)
+        computed = self.closure(needed, ready | self.row_cached)
+        lines += self.compute(computed, ready, 3)
+        if not final:
+            expensive = [n for n in computed if self.kind(n) == FULL and self.graph.node(n).op not in _CHEAP]
+            lines += [f"            rb{n}[c] = v{n}" for n in expensive]
+            self.row_cached |= set(expensive)
         for n in targets:
             if self.is_reduction(n):
                 target = f"acc{n}" if self.red_kind(n) != COL else f"{self.names[n]}[c]"
@@ -292,6 +304,8 @@ class _LoopWriter:
         return [n for n in self.members if n in needed]
 
     def var(self, value: int) -> str:
+        if value in self.row_cached:
+            return f"rb{value}[c]"
         if value in self.member_set and value != self.kernel.anchor:
             if self.is_reduction(value) and self.red_kind(value) == COL:
                 return f"{self.names[value]}[c]"
