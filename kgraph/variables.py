@@ -150,10 +150,16 @@ def variable_node(graph: Graph, variable: Variable) -> int:
 
 
 def order_writes_after_reads(graph: Graph) -> None:
-    """Adds ordering edges so every read of a variable's old value runs before the write to it."""
+    """Adds ordering edges so every read of a variable's old value runs before the write to it, and writes to
+    overlapping variables (a region and its members) run in trace order."""
     import networkx as nx
 
     nodes = graph.nx.graph.get("variable_nodes", {})
+    for i, earlier in enumerate(graph.effects):  # overlapping writes land in the order they were traced
+        for later in graph.effects[i + 1:]:
+            a, b = graph.node(earlier).attrs["key"], graph.node(later).attrs["key"]
+            if a == b or _overlaps(graph, a, b):
+                graph.add_control_edge(earlier, later)
     for assign in graph.effects:
         key = graph.node(assign).attrs["key"]
         downstream = nx.descendants(graph.nx, assign)

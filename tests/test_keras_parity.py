@@ -90,3 +90,24 @@ def test_regression_with_sample_weights_matches():
     np.testing.assert_allclose(
         model.evaluate(x, y, verbose=0), reference.evaluate(x, y, verbose=0), rtol=1e-4
     )
+
+
+def test_weight_constraints_are_applied_after_each_step():
+    x, y = _data(48)
+
+    def build(module):
+        model = module.Sequential([
+            module.Input((12,)),
+            module.layers.Dense(6, activation="relu", kernel_constraint=module.constraints.NonNeg()),
+            module.layers.Dense(4, activation="softmax", kernel_constraint=module.constraints.MaxNorm(0.5)),
+        ])
+        model.compile(optimizer=module.optimizers.SGD(learning_rate=0.1), loss="categorical_crossentropy")
+        return model
+
+    reference, model = build(keras), build(kgraph)
+    model.set_weights(reference.get_weights())
+    reference.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    assert model.get_weights()[0].min() >= 0
+    for ours, theirs in zip(model.get_weights(), reference.get_weights(), strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-3, atol=1e-5)

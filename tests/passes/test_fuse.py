@@ -67,3 +67,15 @@ def test_unfused_reasons_are_printable():
     graph, _, _ = mlp_training_graph()
     text = str(fuse(simplify(graph)).fusion)
     assert "kernels" in text and "k0_matmul" in text
+
+
+def test_pipeline_prints_the_graph_after_every_pass():
+    from kgraph.passes.pipeline import run_pipeline
+
+    graph, _, _ = mlp_training_graph(sizes=(4, 3))
+    printed = []
+    run_pipeline(graph, 8, trace=printed.append, title="mlp")
+    headers = [p.splitlines()[0] for p in printed]
+    assert headers == ["--- mlp: input ---", "--- mlp: after simplify ---", "--- mlp: after fuse ---",
+                       "--- mlp: after plan_memory ---"]
+    assert "= matmul(" in printed[1] and "kernels" in printed[2] and "arena" in printed[3]
