@@ -1,7 +1,8 @@
 """kgraph: the Keras API, compiled ahead of time to fused Numba kernels.
 
-    import kgraph as keras
-    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10, activation="softmax")])
+Example:
+    >>> import kgraph as keras
+    >>> model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10, activation="softmax")])
 """
 
 from kgraph import (
@@ -18,6 +19,7 @@ from kgraph import (
     ops,
     optimizers,
     regularizers,
+    saving,
     utils,
 )
 from kgraph.layers import Input, InputLayer, Layer
@@ -29,6 +31,29 @@ from kgraph.variables import Variable
 
 __version__ = "0.1.0"
 
-__all__ = ["Input", "InputLayer", "Layer", "Loss", "Metric", "Model", "Optimizer", "Sequential", "Variable",
-           "activations", "backend", "callbacks", "config", "constraints", "initializers", "layers", "losses",
-           "metrics", "models", "ops", "optimizers", "regularizers", "utils"]
+__all__ = [
+    "Input",
+    "InputLayer",
+    "Layer",
+    "Loss",
+    "Metric",
+    "Model",
+    "Optimizer",
+    "Sequential",
+    "Variable",
+    "activations",
+    "backend",
+    "callbacks",
+    "config",
+    "constraints",
+    "initializers",
+    "layers",
+    "losses",
+    "metrics",
+    "models",
+    "ops",
+    "optimizers",
+    "regularizers",
+    "saving",
+    "utils",
+]

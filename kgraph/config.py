@@ -129,7 +129,7 @@ def _settings() -> dict:
 
 
 def _default_num_threads() -> int:
-    """The BLAS threads kernels may use: OPENBLAS_NUM_THREADS or OMP_NUM_THREADS if set, else the usable cores.
+    """BLAS threads for kernels: OPENBLAS_NUM_THREADS or OMP_NUM_THREADS if set, else the usable cores.
 
     Kernels themselves are single-threaded, so BLAS threads never compete with Numba threads.
     """

@@ -47,10 +47,12 @@ def main(epochs: int = 20) -> dict:
 
     loss, accuracy = model.evaluate(x_test, y_test, batch_size=128, verbose=0)
     print(
-        f"kgraph {keras.__version__} on scikit-learn digits ({len(x_train)} train / {len(x_test)} test samples)"
+        f"kgraph {keras.__version__} on scikit-learn digits "
+        f"({len(x_train)} train / {len(x_test)} test samples)"
     )
     print(
-        f"  model: Dense 64 relu - Dense 64 relu - Dense 10 softmax, SGD momentum 0.9, batch 32, {epochs} epochs"
+        "  model: Dense 64 relu - Dense 64 relu - Dense 10 softmax, SGD momentum 0.9, batch 32, "
+        f"{epochs} epochs"
     )
     print(f"  test accuracy: {accuracy:.4f}   test loss: {loss:.4f}")
     print(f"  training speed: {throughput:,.0f} samples/s (steady state, after the first epoch)")

@@ -1,7 +1,8 @@
 """`kgraph.ops`: a numpy-like namespace that runs eagerly on arrays and traces on symbolic tensors.
 
 Every function maps onto primitive IR ops. Given numpy arrays (or variables outside a trace) it computes with
-the ops' numpy definitions and returns arrays; given a symbolic tensor it adds nodes to the graph being traced.
+the ops' numpy definitions and returns arrays; given a symbolic tensor it adds nodes to the graph being
+traced.
 Layers, activations, losses, metrics and optimizers are all written with these functions.
 """
 

@@ -2,7 +2,8 @@
 
 Eagerly a variable is a numpy array; while a program is traced, reading it adds a `variable` node and
 `assign`/`assign_add` add `assign` nodes, so the same layer, metric and optimizer code runs both ways. Once a
-model is compiled, every variable's array is a view into one flat store that the compiled code updates in place.
+model is compiled, every variable's array is a view into one flat store that compiled code updates in
+place.
 """
 
 from __future__ import annotations
@@ -156,7 +157,7 @@ def order_writes_after_reads(graph: Graph) -> None:
 
     nodes = graph.nx.graph.get("variable_nodes", {})
     for i, earlier in enumerate(graph.effects):  # overlapping writes land in the order they were traced
-        for later in graph.effects[i + 1:]:
+        for later in graph.effects[i + 1 :]:
             a, b = graph.node(earlier).attrs["key"], graph.node(later).attrs["key"]
             if a == b or _overlaps(graph, a, b):
                 graph.add_control_edge(earlier, later)

@@ -12,8 +12,13 @@ from kgraph import config
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     """A fresh KGRAPH_HOME with no kgraph variables set; settings are re-read before and after."""
-    for name in ("KGRAPH_BACKEND", "KGRAPH_CACHE_DIR", "KGRAPH_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                 "OMP_NUM_THREADS"):
+    for name in (
+        "KGRAPH_BACKEND",
+        "KGRAPH_CACHE_DIR",
+        "KGRAPH_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "OMP_NUM_THREADS",
+    ):
         monkeypatch.delenv(name, raising=False)
     path = tmp_path / "kghome"
     monkeypatch.setenv("KGRAPH_HOME", str(path))

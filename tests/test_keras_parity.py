@@ -96,11 +96,15 @@ def test_weight_constraints_are_applied_after_each_step():
     x, y = _data(48)
 
     def build(module):
-        model = module.Sequential([
-            module.Input((12,)),
-            module.layers.Dense(6, activation="relu", kernel_constraint=module.constraints.NonNeg()),
-            module.layers.Dense(4, activation="softmax", kernel_constraint=module.constraints.MaxNorm(0.5)),
-        ])
+        model = module.Sequential(
+            [
+                module.Input((12,)),
+                module.layers.Dense(6, activation="relu", kernel_constraint=module.constraints.NonNeg()),
+                module.layers.Dense(
+                    4, activation="softmax", kernel_constraint=module.constraints.MaxNorm(0.5)
+                ),
+            ]
+        )
         model.compile(optimizer=module.optimizers.SGD(learning_rate=0.1), loss="categorical_crossentropy")
         return model
 

@@ -59,7 +59,11 @@ _set_threads = next(
 )
 
 
+_threads = [0]  # the count last set, so repeated calls cost a comparison
+
+
 def set_blas_threads(count: int) -> None:
-    """Sets the thread count of the BLAS that kernels call (cheap: one C call)."""
-    if _set_threads is not None:
+    """Sets the thread count of the BLAS that kernels call."""
+    if _set_threads is not None and _threads[0] != count:
         _set_threads(int(count))
+        _threads[0] = count

@@ -1,7 +1,8 @@
 """The CPU program: every kernel, a step calling them in schedule order, and a native loop over batches.
 
 One generated module per program, named by the hash of its source: a changed graph is a new file, so Numba's
-on-disk cache can never serve stale code (its index only checks the file it caches), and an unchanged graph in a
+on-disk cache can never serve stale code (its index only checks the file it caches), and an unchanged graph
+in a
 second process compiles nothing.
 """
 
@@ -208,6 +209,7 @@ def _loop_source(graph: Graph, layout: ProgramLayout, views: _Views) -> str:
     lines = [
         JIT,
         f"def run_loop({params}):",
+        "    nan_row = -1  # the first data row holding a NaN: checked here, where the rows are read anyway",
         "    for b in range(first, first + count):",
         "        lo = b * batch",
         "        hi = min(lo + batch, total)",
@@ -220,7 +222,10 @@ def _loop_source(graph: Graph, layout: ProgramLayout, views: _Views) -> str:
         for k in range(n_in):
             lines += [
                 f"            for f in range(data_{k}.shape[1]):",
-                f"                scratch_{k}[i, f] = data_{k}[j, f]",
+                f"                value = data_{k}[j, f]",
+                f"                scratch_{k}[i, f] = value",
+                "                if value != value and nan_row < 0:",
+                "                    nan_row = j",
             ]
     step_args = ", ".join(["store", "consts", "arena", *(f"scratch_{k}" for k in range(n_in)), "n"])
     lines.append(f"        step({step_args})")
@@ -232,4 +237,5 @@ def _loop_source(graph: Graph, layout: ProgramLayout, views: _Views) -> str:
             f"            for f in range(result_{k}.shape[1]):",
             f"                result_{k}[lo + i, f] = produced[i, f]",
         ]
+    lines.append("    return nan_row")
     return "\n".join(lines) + "\n"

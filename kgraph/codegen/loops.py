@@ -23,8 +23,27 @@ from kgraph.passes.fuse import Kernel
 from kgraph.passes.loop_domain import COL, FULL, IDENTITY, REDUCTIONS, ROW, SCALAR, LoopAnalysis, analyze
 
 # Ops so cheap that recomputing them beats a store and a load.
-_CHEAP = {"add", "sub", "mul", "neg", "identity", "reshape", "broadcast_to", "greater", "greater_equal", "less",
-          "less_equal", "equal", "where", "maximum", "minimum", "clip", "relu", "abs", "assign"}
+_CHEAP = {
+    "add",
+    "sub",
+    "mul",
+    "neg",
+    "identity",
+    "reshape",
+    "broadcast_to",
+    "greater",
+    "greater_equal",
+    "less",
+    "less_equal",
+    "equal",
+    "where",
+    "maximum",
+    "minimum",
+    "clip",
+    "relu",
+    "abs",
+    "assign",
+}
 _INDEX = {FULL: "[r, c]", ROW: "[r]", COL: "[c]", SCALAR: "[0]"}
 _INIT = {
     "sum": "f32(0.0)",
@@ -126,9 +145,10 @@ def _gemm_lines(graph: Graph, anchor: int, names) -> list[str]:
     ta, tb = node.attrs.get("transpose_a", False), node.attrs.get("transpose_b", False)
     k = f"{a}.shape[0]" if ta else f"{a}.shape[1]"
     return [
-        f"    # %{anchor} = matmul{' (A transposed)' if ta else ''}{' (B transposed)' if tb else ''} via BLAS",
+        f"    # %{anchor} = matmul{' (A transposed)' if ta else ''}{' (B transposed)' if tb else ''}",
         f"    if {out}.shape[0] > 0:",
-        f"        sgemm({ROW_MAJOR}, {TRANS if ta else NO_TRANS}, {TRANS if tb else NO_TRANS}, {out}.shape[0], "
+        f"        sgemm({ROW_MAJOR}, {TRANS if ta else NO_TRANS}, {TRANS if tb else NO_TRANS}, "
+        f"{out}.shape[0], "
         f"{out}.shape[1], {k}, f32(1.0), ptr({a}), {a}.shape[1], ptr({b}), {b}.shape[1], f32(0.0), "
         f"ptr({out}), {out}.shape[1])",
     ]
@@ -403,10 +423,7 @@ def nd_kernel_source(graph: Graph, kernel: Kernel) -> tuple[str, list[int]]:
             for k, d in enumerate(in_shape)
         ] or ["0"]
         args.append(f"{names[value]}[{', '.join(index)}]")
-    if node.op == "assign":
-        expression = args[-1]
-    else:
-        expression = get_op(node.op).scalar(args, node.attrs)
+    expression = args[-1] if node.op == "assign" else get_op(node.op).scalar(args, node.attrs)
     pad = "    " * (rank + 1)
     lines.append(f"{pad}out[{', '.join(loops)}] = {expression}  # %{n} {node.op}")
     return "\n".join(lines), [*reads, n]

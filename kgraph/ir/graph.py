@@ -74,13 +74,13 @@ class Graph:
         return list(dict.fromkeys([*self.outputs.values(), *self.effects]))
 
     def add_control_edge(self, before: int, after: int) -> None:
-        """Orders `before` ahead of `after` without passing a value (readers of a variable before its write)."""
+        """Orders `before` ahead of `after` without passing a value (a variable's reads before its write)."""
         if not self.nx.has_edge(before, after):
             self.nx.add_edge(before, after, positions=[])
 
     def copy(self) -> Graph:
         copied = self.nx.copy()
-        for node_id, data in copied.nodes(data=True):
+        for _, data in copied.nodes(data=True):
             data["node"] = dataclasses.replace(data["node"], attrs=dict(data["node"].attrs))
         for _, _, data in copied.edges(data=True):
             data["positions"] = list(data["positions"])

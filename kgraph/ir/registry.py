@@ -1,7 +1,8 @@
 """The op registry: every primitive op is declared once, with all that the compiler needs beside it.
 
-An `OpDef` carries the op's fusion kind, its shape/dtype rule, its numpy reference (the oracle of the tests and
-the body of the reference backend), its gradient rule written with IR ops, and, for elementwise ops, the scalar
+An `OpDef` carries the op's fusion kind, its shape/dtype rule, its numpy reference (the oracle of the tests
+and the body of the reference backend), its gradient rule written with IR ops, and, for elementwise ops, the
+scalar
 expression the CPU code generator inlines into fused loops.
 """
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 
 class KerasTensor:
-    """The output of a layer called on symbolic inputs: a shape (None for the batch) and where it came from."""
+    """A layer's output on symbolic inputs: its shape (None for the batch) and the call that made it."""
 
     def __init__(self, shape, dtype: str = "float32", node: CallNode | None = None, name: str | None = None):
         self.shape = tuple(shape)

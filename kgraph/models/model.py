@@ -6,9 +6,10 @@ from kgraph.layers.core.input_layer import InputLayer
 from kgraph.layers.keras_tensor import CallNode, KerasTensor
 from kgraph.layers.layer import Layer
 from kgraph.models.trainer import Trainer
+from kgraph.saving.model_saving import ModelSavingMixin
 
 
-class Model(Trainer, Layer):
+class Model(ModelSavingMixin, Trainer, Layer):
     """A functional model: `Model(inputs, outputs)`.
 
     Args:

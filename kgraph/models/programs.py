@@ -174,7 +174,7 @@ def _apply_constraints(graph: Graph, state: ModelState) -> None:
         size = int(np.prod(v.shape, dtype=np.int64))
         if getattr(v, "constraint", None) is not None:
             with origin(f"{v.path}/constraint"):
-                v.assign(v.constraint(ops.reshape(updated[offset:offset + size], v.shape)))
+                v.assign(v.constraint(ops.reshape(updated[offset : offset + size], v.shape)))
         offset += size
 
 

@@ -114,12 +114,3 @@ class Sequential(Model):
         if not self.built:
             self._build_from_data_shape(inputs.shape)
         return super().call(inputs, training=training)
-
-    def get_config(self) -> dict:
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "layers": [
-                {"class_name": type(layer).__name__, "config": layer.get_config()} for layer in self._stack
-            ],
-        }

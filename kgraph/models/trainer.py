@@ -7,8 +7,8 @@ variables inside the compiled step, so logs are read from the store, not recompu
 
 from __future__ import annotations
 
+import math
 import time
-import warnings
 
 import numpy as np
 
@@ -171,7 +171,7 @@ class Trainer:
                     )
 
     # --- running -----------------------------------------------------------------------------------
-    def _run_epoch(self, program, arrays, order, steps, on_batch_begin, on_batch_end, batch_size) -> None:
+    def _run_epoch(self, program, arrays, order, steps, on_batch_begin, on_batch_end) -> None:
         """Runs `steps` batches, `steps_per_execution` at a time; callbacks between native calls."""
         store, _ = self._store_array()
         step = 0
@@ -244,7 +244,7 @@ class Trainer:
             x = x if len(x) > 1 else x[0]
             y = y if len(y) > 1 else y[0]
         xs, ys, sws = self._prepare(x, y, sample_weight, class_weight)
-        state = self._ensure_state([a.shape for a in ys])
+        self._ensure_state([a.shape for a in ys])
         program = self._program("train", batch_size, [a.shape for a in xs], [a.shape for a in ys])
         arrays = [data_utils.rows_2d(a) for a in xs + ys + sws]
         total = len(xs[0])
@@ -261,6 +261,8 @@ class Trainer:
         )
         self.stop_training = False
         callback_list.on_train_begin()
+        # BackupAndRestore restores a backup in on_train_begin and says where to resume (Keras's protocol).
+        initial_epoch, self._initial_epoch = getattr(self, "_initial_epoch", None) or initial_epoch, None
         logs = {}
         for epoch in range(initial_epoch, epochs):
             self._reset_metrics()
@@ -273,7 +275,6 @@ class Trainer:
                 steps,
                 callback_list.on_train_batch_begin,
                 lambda b: callback_list.on_train_batch_end(b, self._logs()),
-                batch_size,
             )
             logs = self._logs()
             if validation_data is not None and (epoch + 1) % validation_freq == 0:
@@ -330,7 +331,6 @@ class Trainer:
             steps,
             callback_list.on_test_batch_begin,
             lambda b: callback_list.on_test_batch_end(b, self._logs()),
-            batch_size,
         )
         logs = self._logs()
         callback_list.on_test_end(logs)
@@ -342,25 +342,65 @@ class Trainer:
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """Returns the model's outputs on `x` as numpy arrays (one, or a list for several outputs)."""
         batch_size = int(batch_size or 32)
+        verbose = 1 if verbose == "auto" else verbose
+        if verbose == 0 and callbacks is None:
+            fast = self._predict_quietly(x, batch_size)
+            if fast is not None:
+                return fast
         xs, _, _ = self._prepare(x)
         total = len(xs[0])
-        program = self._program("predict", batch_size, [a.shape for a in xs])
-        results = [np.empty((total, int(np.prod(t.shape[1:]))), np.float32) for t in self.outputs]
-        store, _ = self._store_array()
         steps = data_utils.num_batches(total, batch_size)
-        verbose = 1 if verbose == "auto" else verbose
         callback_list = callbacks_module.CallbackList(
             callbacks, add_progbar=verbose != 0, model=self, verbose=verbose, epochs=1, steps=steps
         )
         callback_list.on_predict_begin()
-        program.run(store, [data_utils.rows_2d(a) for a in xs], np.arange(total), 0, steps, results)
+        outputs = self._run_predict(xs, batch_size)
         callback_list.on_predict_batch_end(steps - 1, {})
         callback_list.on_predict_end()
+        return outputs
+
+    def _run_predict(self, xs: list[np.ndarray], batch_size: int):
+        total = len(xs[0])
+        program = self._program("predict", batch_size, [a.shape for a in xs])
+        results = [np.empty((total, size), np.float32) for size in self._output_sizes()]
+        store, _ = self._store_array()
+        nan_row = program.run(
+            store,
+            [a.reshape(total, -1) for a in xs],
+            program.identity_order(total),
+            0,
+            data_utils.num_batches(total, batch_size),
+            results,
+        )
+        if nan_row >= 0:  # the compiled loop checks the rows it copies
+            raise ValueError(
+                f"x contains NaN values (row {nan_row}). Clean or impute the data before predicting."
+            )
         outputs = [r.reshape((total, *t.shape[1:])) for r, t in zip(results, self.outputs, strict=True)]
         return outputs[0] if len(outputs) == 1 else outputs
 
+    def _output_sizes(self) -> list[int]:
+        return [math.prod(t.shape[1:]) for t in self.outputs]
+
+    def _predict_quietly(self, x, batch_size: int):
+        """The low-latency path for one float32 array on a built model (None when `x` needs the general path).
+
+        The NaN check `_prepare` makes happens inside the compiled loop, as it copies the rows.
+        """
+        if not (
+            isinstance(x, np.ndarray)
+            and x.dtype == np.float32
+            and x.flags.c_contiguous
+            and self.built
+            and len(self.inputs) == 1
+            and x.ndim >= 2
+            and x.shape[1:] == tuple(self.inputs[0].shape[1:])
+        ):
+            return None
+        return self._run_predict([x], batch_size)
+
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
-        """One optimizer step on one batch; returns the loss (and metrics) accumulated since the last reset."""
+        """One optimizer step on one batch; returns loss (and metrics) accumulated since the last reset."""
         self._require_compiled("train_on_batch")
         xs, ys, sws = self._prepare(x, y, sample_weight, class_weight)
         self._ensure_state([a.shape for a in ys])
@@ -382,8 +422,11 @@ class Trainer:
         return self._flat_logs(return_dict)
 
     def predict_on_batch(self, x):
+        fast = self._predict_quietly(x, len(x)) if isinstance(x, np.ndarray) else None
+        if fast is not None:
+            return fast
         xs, _, _ = self._prepare(x)
-        return self.predict(xs if len(xs) > 1 else xs[0], batch_size=len(xs[0]), verbose=0)
+        return self._run_predict(xs, len(xs[0]))
 
     def _flat_logs(self, return_dict: bool):
         logs = self._logs()
@@ -422,8 +465,3 @@ class Trainer:
     def explain_fusion(self) -> str:
         """The kernels of each compiled program and why other fusions were not taken."""
         return "\n".join(f"{kind}: {p.graph.fusion}" for (kind, *_), p in self._programs.items())
-
-
-def _warn_unused(name: str, value) -> None:
-    if value is not None:
-        warnings.warn(f"`{name}` is not used by kgraph and is ignored.", UserWarning, stacklevel=3)

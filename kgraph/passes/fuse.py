@@ -112,7 +112,7 @@ def fuse(graph: Graph) -> Graph:
 
 
 def _merge_groups(graph: Graph, groups, group_of, position, notes) -> None:
-    """Second chance: merges a kernel into the kernel that consumes its values when the union is one legal loop.
+    """Second chance: merges a kernel into one that consumes its values when the union is one legal loop.
 
     The greedy walk splits a producer between consumers in different kernels (a forward softmax read by the
     loss and by its gradient); merging whole kernels afterwards puts such a forward and backward together.

@@ -144,14 +144,15 @@ def analyze(graph: Graph, nodes: list[int], domain: tuple, anchor: int | None = 
 
 
 def _broadcasts_to(kind: str, declared: str) -> bool:
-    return kind == declared or kind == SCALAR or declared == FULL
+    return kind in (declared, SCALAR) or declared == FULL
 
 
 def _reduction_kind(in_kind: str, shape, axes, domain) -> tuple[str | None, bool]:
     """(kind of the result, whether it needs every row first), or (None, False) when the loop cannot do it.
 
     Reducing unit axes only is a copy ("identity"). Otherwise the value's non-unit axes line up with the
-    domain's (classify ignores unit axes), so the reduced axes are read in those squeezed coordinates: the last
+    domain's (classify ignores unit axes), so the reduced axes are read in those squeezed coordinates: the
+    last
     one is the loop's columns (when the domain has more than one column), the others its rows.
     """
     effective = [a for a in axes if shape[a] != 1]

@@ -1,7 +1,8 @@
 """Memory planning: one arena for every intermediate value, with reuse.
 
 1. Storage that needs no arena: data inputs (the program's arguments), variables (the model's persistent
-   store), constants. A value whose only reader is `assign(var, value)` in the same kernel is computed straight
+   store), constants. A value whose only reader is `assign(var, value)` in the same kernel is computed
+  straight
    into the variable (a weight gradient lands in its slot of the flat gradient region), and a reshape is a
    view of its input.
 2. In place: a kernel writes a full-domain output over a same-sized input that dies in that kernel (the loop

@@ -28,22 +28,31 @@ class CompiledProgram:
         self.arena = np.zeros(max(graph.memory.arena_size, 1), np.float32)
         self.consts = const_values(graph)
         self.scratch: list[np.ndarray] = []  # batch-sized copies of the input rows, made at the first run
+        self._identity = np.arange(self.batch_size)
+        self._scratch_features: tuple = ()
         if any(n.op == "random_uniform" for n in graph.nodes()):
             self.module.seed_random(make_seed())  # compiled code draws from Numba's own generator
 
+    def identity_order(self, total: int) -> np.ndarray:
+        """`arange(total)`, kept between calls (predict's rows in order)."""
+        if len(self._identity) < total:
+            self._identity = np.arange(max(total, 2 * len(self._identity)))
+        return self._identity
+
     @property
     def from_cache(self) -> bool:
-        """Whether the native loop was loaded from the disk cache rather than compiled (after the first run)."""
+        """Whether the native loop came from the disk cache rather than a compile (known after a run)."""
         return sum(self.module.run_loop.stats.cache_hits.values()) > 0
 
-    def run(self, store, data, order, first: int, count: int, results=()) -> None:
+    def run(self, store, data, order, first: int, count: int, results=()) -> int:
+        """Runs `count` batches from batch `first`; returns the first data row holding a NaN, or -1."""
         total = data[0].shape[0] if data else 0
-        if len(self.scratch) != len(data) or any(
-            s.shape[1] != d.shape[1] for s, d in zip(self.scratch, data)
-        ):
-            self.scratch = [np.zeros((self.batch_size, d.shape[1]), np.float32) for d in data]
+        features = tuple(d.shape[1] for d in data)
+        if features != self._scratch_features:
+            self.scratch = [np.zeros((self.batch_size, f), np.float32) for f in features]
+            self._scratch_features = features
         set_blas_threads(self.threads)
-        self.module.run_loop(
+        return self.module.run_loop(
             store,
             self.consts,
             self.arena,
@@ -68,8 +77,12 @@ class InterpretedProgram:
         self.from_cache = False
         self._input_nodes = {x.attrs["name"]: x for x in graph.nodes() if x.op == "input"}
 
-    def run(self, store, data, order, first: int, count: int, results=()) -> None:
+    def identity_order(self, total: int) -> np.ndarray:
+        return np.arange(total)
+
+    def run(self, store, data, order, first: int, count: int, results=()) -> int:
         total = data[0].shape[0] if data else 0
+        nan_row = -1
         variables = {
             key: store[off : off + int(np.prod(shape, dtype=np.int64))].reshape(shape)
             for key, (off, shape) in self.layout.variables.items()
@@ -79,6 +92,9 @@ class InterpretedProgram:
             n = len(rows)
             inputs = {}
             for name, array in zip(self.layout.inputs, data, strict=True):
+                bad = rows[np.isnan(array[rows]).any(axis=1)]
+                if len(bad) and nan_row < 0:
+                    nan_row = int(bad[0])
                 node = self._input_nodes.get(name)
                 if node is not None:  # inputs the program never reads are simplified away
                     inputs[name] = array[rows].reshape(node.type.concrete_shape(n))
@@ -87,3 +103,4 @@ class InterpretedProgram:
             for k, name in enumerate(self.layout.outputs):
                 lo = b * self.batch_size
                 results[k][lo : lo + n] = values[self.graph.outputs[name]].reshape(n, -1)
+        return nan_row

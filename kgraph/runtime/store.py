@@ -14,7 +14,7 @@ from kgraph.variables import Variable
 
 class VariableStore:
     def __init__(self, variables: list[Variable], regions: dict[str, list[Variable]] | None = None):
-        """Lays out `variables` in order; `regions` name runs of consecutive variables to expose as flat views."""
+        """Lays out `variables` in order; `regions` names runs of them exposed as flat views."""
         unique = list({v.key: v for v in variables}.values())
         self.layout: dict[str, tuple[int, tuple]] = {}
         offset = 0

@@ -29,7 +29,9 @@ def test_fit_learns_and_reports_history():
     keras.utils.set_random_seed(0)
     x, y, _ = _data(256)
     model = _model()
-    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(0.01), loss="categorical_crossentropy", metrics=["accuracy"]
+    )
     history = model.fit(x, y, batch_size=32, epochs=8, verbose=0, validation_split=0.25)
     assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert history.history["loss"][-1] < history.history["loss"][0]
@@ -184,3 +186,17 @@ def test_summary_lists_layers_and_parameters(capsys):
     _model(name="net").summary()
     out = capsys.readouterr().out
     assert 'Model: "net"' in out and "Dense" in out and "Total params: 195" in out
+
+
+def test_predict_rejects_nan_on_every_path():
+    model = _model()
+    x = np.ones((5, 8), np.float32)
+    x[3, 2] = np.nan
+    for call in (
+        lambda: model.predict(x, verbose=0),
+        lambda: model.predict_on_batch(x),
+        lambda: model.predict(x.astype(np.float64), verbose=0),
+    ):
+        with pytest.raises(ValueError, match="NaN"):
+            call()
+    assert np.isfinite(model.predict(np.ones((2, 8), np.float32), verbose=0)).all()

@@ -76,6 +76,10 @@ def test_pipeline_prints_the_graph_after_every_pass():
     printed = []
     run_pipeline(graph, 8, trace=printed.append, title="mlp")
     headers = [p.splitlines()[0] for p in printed]
-    assert headers == ["--- mlp: input ---", "--- mlp: after simplify ---", "--- mlp: after fuse ---",
-                       "--- mlp: after plan_memory ---"]
+    assert headers == [
+        "--- mlp: input ---",
+        "--- mlp: after simplify ---",
+        "--- mlp: after fuse ---",
+        "--- mlp: after plan_memory ---",
+    ]
     assert "= matmul(" in printed[1] and "kernels" in printed[2] and "arena" in printed[3]

@@ -1,4 +1,4 @@
-"""Memory plan invariants: no two buffers live at once overlap, the arena is near the lower bound, reuse happens."""
+"""Memory plan invariants: live buffers never overlap, the arena is near the lower bound, reuse happens."""
 
 import pytest
 

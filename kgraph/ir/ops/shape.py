@@ -43,7 +43,10 @@ def _concat_infer(types, attrs, origin):
     axis = attrs["axis"]
     first = types[0].shape
     for t in types[1:]:
-        if t.rank != len(first) or any(a != b for i, (a, b) in enumerate(zip(t.shape, first)) if i != axis):
+        mismatched = t.rank != len(first) or any(
+            a != b for i, (a, b) in enumerate(zip(t.shape, first, strict=True)) if i != axis
+        )
+        if mismatched:
             shapes = ", ".join(format_shape(t.shape) for t in types)
             raise infer_error(
                 origin, f"concatenation along axis {axis} needs matching shapes elsewhere; received {shapes}."
