@@ -24,9 +24,8 @@ class _EagerContext:
 def _is_symbolic(values) -> bool:
     if any(isinstance(v, Sym) for v in values):
         return True
-    from kgraph.variables import Variable
-
-    return current_graph() is not None and any(isinstance(v, Variable) for v in values)
+    # Variables (anything that lifts itself into a graph) are symbolic while a program is traced.
+    return current_graph() is not None and any(hasattr(v, "_as_sym") for v in values)
 
 
 def _eager_array(x):

@@ -435,25 +435,7 @@ class Trainer:
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
 
-    # --- weights -----------------------------------------------------------------------------------
-    def get_weights(self) -> list[np.ndarray]:
-        return [w.numpy() for w in self.weights]
-
-    def set_weights(self, weights) -> None:
-        mine = self.weights
-        if len(weights) != len(mine):
-            raise ValueError(
-                f"Model '{self.name}' expected {len(mine)} weights, but received {len(weights)}."
-            )
-        for variable, value in zip(mine, weights, strict=True):
-            if tuple(np.shape(value)) != variable.shape:
-                raise ValueError(
-                    f"Weight '{variable.path}' has shape {variable.shape}, but the provided weight "
-                    f"has shape {np.shape(value)}."
-                )
-        for variable, value in zip(mine, weights, strict=True):
-            variable.assign(np.asarray(value, np.float32))
-
+    # --- inspection ---------------------------------------------------------------------------------
     def memory_report(self) -> str:
         """The memory plans of the programs compiled so far."""
         return "\n".join(
