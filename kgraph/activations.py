@@ -275,11 +275,14 @@ def serialize(activation: Callable) -> str | dict:
         }
     if name is None:
         raise ValueError(f"Unknown activation function '{activation}' cannot be serialized: it has no name.")
+    from kgraph.saving.object_registration import get_registered_name
+
+    registered = get_registered_name(activation)  # "package>name" once registered, as Keras writes it
     return {
         "module": getattr(activation, "__module__", None),
         "class_name": "function",
-        "config": name,
-        "registered_name": "function",
+        "config": registered,
+        "registered_name": registered,
     }
 
 

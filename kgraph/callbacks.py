@@ -622,3 +622,7 @@ class LearningRateScheduler(Callback):
                 logs[f"learning_rate_{opt.name}"] = float(opt.learning_rate)
         else:
             logs["learning_rate"] = float(optimizer.learning_rate)
+
+
+# The callbacks that write files live in their own module.
+from kgraph.callbacks_saving import BackupAndRestore, ModelCheckpoint  # noqa: E402, F401

@@ -9,9 +9,32 @@ from typing import Any
 import numpy as np
 
 from kgraph import random as _kg_random
+from kgraph.saving.object_registration import (
+    CustomObjectScope,
+    custom_object_scope,
+    get_custom_objects,
+    get_registered_name,
+    get_registered_object,
+    register_keras_serializable,
+)
+from kgraph.saving.serialization import deserialize_keras_object, serialize_keras_object
 from kgraph.utils.progbar import Progbar
 
-__all__ = ["Progbar", "normalize", "pad_sequences", "set_random_seed", "to_categorical"]
+__all__ = [
+    "CustomObjectScope",
+    "Progbar",
+    "custom_object_scope",
+    "deserialize_keras_object",
+    "get_custom_objects",
+    "get_registered_name",
+    "get_registered_object",
+    "normalize",
+    "pad_sequences",
+    "register_keras_serializable",
+    "serialize_keras_object",
+    "set_random_seed",
+    "to_categorical",
+]
 
 
 def to_categorical(x: Any, num_classes: int | None = None) -> np.ndarray:

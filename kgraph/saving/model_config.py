@@ -1,0 +1,312 @@
+"""Model configs in Keras 3's format, both ways: Sequential (a list of layers) and functional models (layers
+with the calls that connect them).
+
+A functional config lists layers in Keras's order: by depth from the outputs (deepest, the inputs, first), ties
+broken by when a depth-first walk from the outputs first meets the layer. That order also names the groups of
+the weights file (`layers/dense`, `layers/dense_1`...), so it must match Keras's exactly. Each layer carries
+its `inbound_nodes`: one `{"args", "kwargs"}` per call, where a tensor is
+`["layer name", node index, tensor index]` inside a `__keras_tensor__` record.
+"""
+
+from __future__ import annotations
+
+from kgraph.layers.core.input_layer import InputLayer
+from kgraph.layers.keras_tensor import CallNode, KerasTensor
+from kgraph.layers.layer import Layer
+from kgraph.saving import serialization
+from kgraph.saving.layer_config import FLOAT32_POLICY
+
+
+# --- Keras's layer order -----------------------------------------------------------------------------------
+def keras_layer_order(model) -> list[Layer]:
+    """The layers of a functional model (inputs included) in the order Keras lists them."""
+    from kgraph.models.sequential import Sequential
+
+    if isinstance(model, Sequential):
+        return list(model.layers)
+    input_ids = {id(t) for t in model.inputs}
+    finished: set[int] = set()
+    ordered: list[CallNode] = []
+    first_seen: dict[int, int] = {}
+
+    def visit(tensor: KerasTensor) -> None:
+        node = tensor.node
+        if id(node) in finished:
+            return
+        is_input = not node.inputs
+        if not is_input and id(tensor) in input_ids:
+            finished.add(id(node))
+            return
+        first_seen.setdefault(id(node.layer), len(first_seen))
+        if not is_input:
+            for parent in node.inputs:
+                visit(parent)
+        finished.add(id(node))
+        ordered.append(node)
+
+    for tensor in model.outputs:
+        visit(tensor)
+    in_graph = {id(node) for node in ordered}
+    node_depth: dict[int, int] = {}
+    layer_depth: dict[int, int] = {}
+    layers: dict[int, Layer] = {}
+    for node in reversed(ordered):
+        depth = max(node_depth.get(id(node), 0), layer_depth.get(id(node.layer), 0))
+        layer_depth[id(node.layer)] = depth
+        layers[id(node.layer)] = node.layer
+        node_depth[id(node)] = depth
+        for parent in node.inputs:
+            if id(parent.node) in in_graph:
+                node_depth[id(parent.node)] = max(depth + 1, node_depth.get(id(parent.node), 0))
+    for tensor in model.inputs:
+        layer = tensor.node.layer
+        if id(layer) not in layer_depth:
+            layer_depth[id(layer)], first_seen[id(layer)], layers[id(layer)] = 0, -1, layer
+    return sorted(layers.values(), key=lambda layer: (-layer_depth[id(layer)], first_seen[id(layer)]))
+
+
+# --- writing -----------------------------------------------------------------------------------------------
+def model_config(model) -> dict:
+    """`model.get_config()` in Keras 3's format."""
+    from kgraph.models.sequential import Sequential
+
+    if isinstance(model, Sequential):
+        return _sequential_config(model)
+    return _functional_config(model)
+
+
+def _layer_entry(layer: Layer, own: set[int]) -> dict:
+    entry = serialization.serialize_keras_object(layer)
+    entry["config"].pop("batch_input_shape", None)  # the model's InputLayer holds the input shape
+    build = _build_config(layer, own)
+    if build is not None:
+        entry["build_config"] = build
+    return entry
+
+
+def _sequential_config(model) -> dict:
+    layers = ([model._input_layer] if model._input_layer is not None else []) + list(model.layers)
+    own = _model_nodes(model)
+    config = {
+        "name": model.name,
+        "trainable": model.trainable,
+        "dtype": dict(FLOAT32_POLICY),
+        "layers": [_layer_entry(layer, own) for layer in layers],
+    }
+    if model._input_layer is not None:
+        config["build_input_shape"] = list(model._input_layer.batch_shape)
+    return config
+
+
+def _model_nodes(model) -> set[int]:
+    return {id(node) for node in getattr(model, "_nodes", [])}
+
+
+def _node_index(node: CallNode, own: set[int]) -> int:
+    """A node's position among its layer's calls that belong to the model."""
+    calls = [n for n in node.layer._inbound_nodes if id(n) in own]
+    return next(i for i, n in enumerate(calls) if n is node)
+
+
+def _tensor_record(tensor: KerasTensor, own: set[int]) -> dict:
+    node = tensor.node
+    tensor_index = next(i for i, t in enumerate(node.outputs) if t is tensor)
+    return {
+        "class_name": "__keras_tensor__",
+        "config": {
+            "shape": list(tensor.shape),
+            "dtype": tensor.dtype,
+            "keras_history": [node.layer.name, _node_index(node, own), tensor_index],
+        },
+    }
+
+
+def _build_config(layer: Layer, own: set[int]) -> dict | None:
+    first = next((n for n in layer._inbound_nodes if id(n) in own and n.inputs), None)
+    if first is None or isinstance(layer, InputLayer):
+        return None
+    shapes = [list(t.shape) for t in first.inputs]
+    return {"input_shape": shapes if first.as_list else shapes[0]}
+
+
+def _functional_config(model) -> dict:
+    own = _model_nodes(model)
+    layers = []
+    for layer in keras_layer_order(model):
+        entry = _layer_entry(layer, own)
+        entry["name"] = layer.name
+        entry["inbound_nodes"] = [
+            _node_record(node, own) for node in layer._inbound_nodes if id(node) in own and node.inputs
+        ]
+        layers.append(entry)
+
+    def tensor_path(tensor: KerasTensor) -> list:
+        return _tensor_record(tensor, own)["config"]["keras_history"]
+
+    return {
+        "name": model.name,
+        "trainable": model.trainable,
+        "layers": layers,
+        "input_layers": _structure(model.inputs, model._input_dict_keys, model._inputs_as_list, tensor_path),
+        "output_layers": _structure(
+            model.outputs, model._output_dict_keys, model._outputs_as_list, tensor_path
+        ),
+    }
+
+
+def _node_record(node: CallNode, own: set[int]) -> dict:
+    tensors = [_tensor_record(t, own) for t in node.inputs]
+    kwargs = dict(node.kwargs)
+    if node.training is not None:
+        kwargs["training"] = node.training
+    return {
+        "args": [tensors] if node.as_list else tensors,
+        "kwargs": serialization.serialize_keras_object(kwargs),
+    }
+
+
+def _structure(tensors, dict_keys, as_list: bool, fn):
+    if dict_keys:
+        return {key: fn(t) for key, t in zip(dict_keys, tensors, strict=True)}
+    if as_list:
+        return [fn(t) for t in tensors]
+    return fn(tensors[0])
+
+
+# --- reading -----------------------------------------------------------------------------------------------
+def deserialize_layer(layer_data: dict, custom_objects: dict) -> Layer:
+    """A layer from its entry in a model config (Keras 3, or the legacy form without `module`)."""
+    if not isinstance(layer_data, dict) or "class_name" not in layer_data:
+        raise ValueError(f"Invalid layer entry in a model config: {layer_data!r}")
+    custom_objects = serialization.all_custom_objects(custom_objects)
+    if "module" in layer_data:
+        layer = serialization.deserialize_keras_object(
+            {k: v for k, v in layer_data.items() if k not in ("name", "inbound_nodes", "build_config")},
+            custom_objects,
+        )
+    else:
+        layer = _legacy_layer(layer_data, custom_objects)
+    if not isinstance(layer, Layer):
+        raise ValueError(f"Expected a layer in the model config, got {type(layer).__name__}: {layer_data!r}")
+    return layer
+
+
+def _legacy_layer(layer_data: dict, custom_objects: dict) -> Layer:
+    """Keras 2 / legacy-h5 entries: `{"class_name", "config"}` with the class looked up among layers."""
+    class_name = layer_data["class_name"]
+    config = dict(layer_data.get("config") or {})
+    if class_name == "InputLayer" and "batch_input_shape" in config:
+        config["batch_shape"] = config.pop("batch_input_shape")
+    builtins = serialization.builtin_objects()
+    cls = custom_objects.get(class_name) or builtins["keras.layers"].get(class_name)
+    cls = cls or builtins["keras"].get(class_name)
+    if cls is None:
+        cls = serialization.resolve_class(class_name, None, "keras.layers", custom_objects)
+    return serialization.instantiate(cls, {"class_name": class_name, "config": config}, custom_objects)
+
+
+def sequential_from_config(cls, config: dict, custom_objects: dict | None = None):
+    if not isinstance(config, dict) or "layers" not in config:
+        raise ValueError(
+            "A Sequential model configuration must be a dictionary containing the 'name' and 'layers' keys. "
+            f"Received: config={config}"
+        )
+    layers = [deserialize_layer(entry, custom_objects or {}) for entry in config["layers"]]
+    model = cls(layers=layers, name=config.get("name"), trainable=config.get("trainable", True))
+    build_shape = config.get("build_input_shape")
+    if not model.built and isinstance(build_shape, list | tuple):
+        model.build(tuple(build_shape))
+    return model
+
+
+class _Pending(Exception):
+    """A call whose inputs are not computed yet."""
+
+
+def functional_from_config(cls, config: dict, custom_objects: dict | None = None):
+    for key in ("layers", "input_layers", "output_layers"):
+        if key not in config:
+            raise ValueError(f"A functional model configuration needs the key '{key}'. Received: {config}")
+    created: dict[str, Layer] = {}
+    pending: dict[str, list] = {}
+    for entry in config["layers"]:
+        layer = deserialize_layer(entry, custom_objects or {})
+        name = entry.get("name", layer.name)
+        created[name] = layer
+        pending[name] = list(entry.get("inbound_nodes") or [])
+    while any(pending.values()):
+        progressed = False
+        for name, nodes in pending.items():
+            while nodes:
+                try:
+                    args, kwargs = _call_arguments(nodes[0], created)
+                except _Pending:
+                    break
+                created[name](*args, **kwargs)
+                nodes.pop(0)
+                progressed = True
+        if not progressed:
+            stuck = {name: nodes for name, nodes in pending.items() if nodes}
+            raise ValueError(
+                "Invalid Functional model configuration. The graph of the Functional model either has loops "
+                f"or disconnected nodes. The following nodes failed to be resolved: {stuck}"
+            )
+
+    def tensor(path) -> KerasTensor:
+        return _tensor_at(path, created, strict=True)
+
+    inputs = _map_paths(config["input_layers"], tensor)
+    outputs = _map_paths(config["output_layers"], tensor)
+    return cls(
+        inputs=inputs, outputs=outputs, name=config.get("name"), trainable=config.get("trainable", True)
+    )
+
+
+def _tensor_at(path, created: dict, strict: bool = False) -> KerasTensor:
+    name, node_index, tensor_index = path[0], int(path[1]), int(path[2])
+    layer = created.get(name)
+    if layer is None:
+        raise ValueError(f"The model config refers to an unknown layer '{name}'.")
+    from kgraph.models.model import Model
+
+    if isinstance(layer, Model):
+        node_index -= 1  # Keras counts a nested model's own graph as its first node
+    if node_index >= len(layer._inbound_nodes):
+        if strict:
+            raise ValueError(
+                f"The model config refers to call #{node_index} of layer '{name}', which is missing."
+            )
+        raise _Pending
+    return layer._inbound_nodes[node_index].outputs[tensor_index]
+
+
+def _map_paths(structure, fn):
+    if isinstance(structure, list) and len(structure) == 3 and isinstance(structure[0], str):
+        return fn(structure)
+    if isinstance(structure, dict):
+        return {key: _map_paths(value, fn) for key, value in structure.items()}
+    return [_map_paths(value, fn) for value in structure]
+
+
+def _call_arguments(node_data, created: dict) -> tuple[list, dict]:
+    """The positional and keyword arguments of one recorded call, with its tensors looked up."""
+    if isinstance(node_data, dict):
+        args = [_resolve_tensors(a, created) for a in node_data.get("args", [])]
+        kwargs = {k: _resolve_tensors(v, created) for k, v in (node_data.get("kwargs") or {}).items()}
+    else:  # legacy: a list of [layer name, node index, tensor index, kwargs]
+        tensors = [_tensor_at(entry[:3], created) for entry in node_data]
+        kwargs = dict(node_data[0][3]) if node_data and len(node_data[0]) > 3 else {}
+        args = [tensors if len(tensors) > 1 else tensors[0]]
+    if kwargs.get("mask") is None:
+        kwargs.pop("mask", None)
+    return args, kwargs
+
+
+def _resolve_tensors(value, created: dict):
+    if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
+        return _tensor_at(value["config"]["keras_history"], created)
+    if isinstance(value, list | tuple):
+        return [_resolve_tensors(v, created) for v in value]
+    if isinstance(value, dict):
+        return {k: _resolve_tensors(v, created) for k, v in value.items()}
+    return value
