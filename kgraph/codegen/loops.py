@@ -108,8 +108,12 @@ def kernel_args(
             if arg.kind == "matrix" or arg.value not in storage:
                 continue
             for earlier in args[:i]:
-                same = earlier.kind == arg.kind and storage.get(earlier.value) == storage[arg.value]
-                if earlier.alias_of is None and earlier.kind != "matrix" and same:
+                # A GEMM's result (passed in its own 2-D shape) is also the loop's full-domain layout.
+                compatible = earlier.kind == arg.kind != "matrix" or (
+                    earlier.value == anchor and arg.kind == FULL
+                )
+                same = compatible and storage.get(earlier.value) == storage[arg.value]
+                if earlier.alias_of is None and same:
                     arg.alias_of = earlier.value
                     break
     return args
