@@ -200,3 +200,30 @@ def test_predict_rejects_nan_on_every_path():
         with pytest.raises(ValueError, match="NaN"):
             call()
     assert np.isfinite(model.predict(np.ones((2, 8), np.float32), verbose=0)).all()
+
+
+def test_backend_selection_reaches_the_programs(monkeypatch):
+    from kgraph import config
+    from kgraph.runtime.program import CompiledProgram, InterpretedProgram
+
+    x, y, _ = _data(32)
+    results = {}
+    for backend, expected in (("numpy", InterpretedProgram), ("cpu", CompiledProgram)):
+        monkeypatch.setenv("KGRAPH_BACKEND", backend)
+        config.reload()
+        keras.utils.set_random_seed(0)
+        model = _model()
+        model.compile(optimizer="sgd", loss="categorical_crossentropy")
+        model.fit(x, y, epochs=1, shuffle=False, verbose=0)
+        assert all(isinstance(p, expected) for p in model._programs.values())
+        results[backend] = model.get_weights()
+    for a, b in zip(results["numpy"], results["cpu"], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    monkeypatch.setenv("KGRAPH_BACKEND", "cuda")
+    config.reload()
+    model = _model()
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    with pytest.raises(ValueError, match="CUDA backend is not available"):
+        model.fit(x, y, verbose=0)
+    monkeypatch.delenv("KGRAPH_BACKEND")
+    config.reload()
