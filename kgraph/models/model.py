@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
+
+from kgraph.ir.builder import current_graph
 from kgraph.layers.core.input_layer import InputLayer
 from kgraph.layers.keras_tensor import CallNode, KerasTensor
 from kgraph.layers.layer import Layer
@@ -76,6 +79,14 @@ class Model(ModelSavingMixin, Trainer, Layer):
     def output_shape(self):
         shapes = [t.shape for t in self.outputs]
         return shapes if len(shapes) > 1 else shapes[0]
+
+    def __call__(self, inputs, training=None, **kwargs):
+        """Symbolic inputs trace the model; a numpy array at inference runs the compiled predict program."""
+        if not training and not kwargs and isinstance(inputs, np.ndarray) and current_graph() is None:
+            outputs = self._predict_quietly(inputs, max(len(inputs), 1))
+            if outputs is not None:
+                return outputs
+        return super().__call__(inputs, training=training, **kwargs)
 
     def call(self, inputs, training=None):
         flat = inputs if isinstance(inputs, list | tuple) else [inputs]

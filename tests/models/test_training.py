@@ -53,8 +53,13 @@ def test_evaluate_matches_a_numpy_computation_of_the_loss():
 def test_predict_equals_the_eager_forward_pass():
     x, _, _ = _data(37)
     model = _model()
-    np.testing.assert_allclose(model.predict(x, batch_size=8, verbose=0), model(x), rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(model.predict_on_batch(x[:1]), model(x[:1]), rtol=1e-5, atol=1e-7)
+    eager = x
+    for layer in model.layers:  # each layer called on arrays runs eagerly with numpy
+        eager = layer(eager)
+    np.testing.assert_allclose(model.predict(x, batch_size=8, verbose=0), eager, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(model.predict_on_batch(x[:1]), eager[:1], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(model(x), eager, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(model(x.astype(np.float64)), eager, rtol=1e-5, atol=1e-7)
 
 
 def test_on_batch_methods():
