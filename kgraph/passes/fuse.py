@@ -88,7 +88,7 @@ def fuse(graph: Graph) -> Graph:
                     group["kind"], group["anchor"] = "gemm", v
                 placed = True
                 break
-            notes.append(f"%{v} = {node.op} not fused into the kernel of %{max(group['nodes'])}: {reason}")
+            notes.append((v, max(group["nodes"]), reason))
         if not placed and kind == "injective":
             _new_group(groups, group_of, v, "view" if node.op == "reshape" else "copy", node.type.shape)
         elif not placed:
@@ -102,16 +102,23 @@ def fuse(graph: Graph) -> Graph:
                     analyze(graph, [v], groups[gid]["domain"])
                 except Unfusable as err:
                     groups[gid]["kind"] = "nd"
-                    notes.append(f"%{v} = {node.op} runs as a plain N-d loop: {err}")
+                    notes.append((v, None, f"runs as a plain N-d loop: {err}"))
 
-    _merge_groups(graph, groups, group_of, position, notes)
+    _merge_groups(graph, groups, group_of, position)
     live = [g for g in groups if g["nodes"]]
     group_of = {n: gid for gid, g in enumerate(live) for n in g["nodes"]}
-    graph.fusion = Fusion(_schedule(graph, live, group_of, position), notes)
+    # A refusal the merge phase overcame (both nodes ended in one kernel) is no longer worth reporting.
+    reasons = [
+        f"%{v} = {graph.node(v).op} "
+        + (reason if target is None else f"not fused into the kernel of %{target}: {reason}")
+        for v, target, reason in notes
+        if target is None or group_of[v] != group_of[target]
+    ]
+    graph.fusion = Fusion(_schedule(graph, live, group_of, position), reasons)
     return graph
 
 
-def _merge_groups(graph: Graph, groups, group_of, position, notes) -> None:
+def _merge_groups(graph: Graph, groups, group_of, position) -> None:
     """Second chance: merges a kernel into one that consumes its values when the union is one legal loop.
 
     The greedy walk splits a producer between consumers in different kernels (a forward softmax read by the
