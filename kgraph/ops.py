@@ -330,11 +330,12 @@ def one_hot(x, num_classes: int, axis=-1):
 
 # --- linear algebra -------------------------------------------------------------------------------
 def matmul(x1, x2):
+    """Matrix product; symbolic operands are a matrix (or a stack of rows, rank > 2) times a matrix."""
     if _is_symbolic([x1, x2]):
-        if ndim(x1) != 2 or ndim(x2) != 2:
+        if ndim(x1) < 2 or ndim(x2) != 2:
             raise ValueError(
-                f"matmul of symbolic tensors needs rank-2 operands, received shapes {shape(x1)} "
-                f"and {shape(x2)}; reshape them first."
+                f"matmul of symbolic tensors needs a first operand of rank >= 2 and a rank-2 second operand, "
+                f"received shapes {shape(x1)} and {shape(x2)}."
             )
         return emit("matmul", x1, x2)
     return np.matmul(_eager_array(x1), _eager_array(x2))

@@ -95,8 +95,9 @@ class _Views:
 
     def argument(self, arg: KernelArg, domain, info: LoopAnalysis) -> str:
         rows, cols = dims(domain)
-        if arg.kind == "matrix":
-            return self.view(arg.value, shape_source(self.graph.type(arg.value).shape))
+        if arg.kind == "matrix":  # a GEMM operand, seen as a matrix over its leading axes
+            shape = self.graph.type(arg.value).shape
+            return self.view(arg.value, f"({size_source(shape[:-1])}, {shape[-1]})")
         shape = {FULL: f"({rows}, {cols})", ROW: f"({rows},)", COL: f"({cols},)", SCALAR: "(1,)"}[arg.kind]
         return self.view(arg.value, shape)
 

@@ -59,7 +59,7 @@ class KernelArg:
     """One array argument of a kernel: the value it carries and the 2D/1D shape it is passed in."""
 
     value: int
-    kind: str  # full/row/col/scalar, or "matrix" for a GEMM operand or result in its own shape
+    kind: str  # full/row/col/scalar, or "matrix": a GEMM operand or result as (leading axes, last axis)
     written: bool
     alias_of: int | None = None  # passed as the argument of this earlier value (same storage)
 

@@ -93,9 +93,12 @@ def class_weights_for(y: np.ndarray, class_weight: dict) -> np.ndarray:
 
 
 def sample_weights(sample_weight, class_weight, ys: list[np.ndarray], total: int) -> list[np.ndarray]:
-    """One (total, 1) weight column per output."""
+    """One (total, 1) weight column per output, or none at all when no weighting was asked for (then losses
+    and metrics are unweighted, as in Keras, which matters for outputs with more than one axis)."""
     if sample_weight is not None and class_weight is not None:
         raise ValueError("You cannot pass both `sample_weight` and `class_weight` at the same time.")
+    if sample_weight is None and class_weight is None:
+        return []
     columns = []
     for y in ys:
         if class_weight is not None:

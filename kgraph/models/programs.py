@@ -104,12 +104,16 @@ def _regularization(model, graph: Graph):
     return penalty
 
 
-def _evaluation(model, state: ModelState, graph: Graph, x_shapes, y_shapes, training: bool):
+def _evaluation(model, state: ModelState, graph: Graph, x_shapes, y_shapes, training: bool, weighted: bool):
     """Forward, loss and the updates of loss trackers and metrics; returns (loss, inputs in order)."""
     xs = _inputs(graph, "x", x_shapes)
     ys = _inputs(graph, "y", y_shapes)
-    sws = _inputs(graph, "sw", [(None, 1)] * len(y_shapes))
-    weights = [emit("reshape", sw, shape=(None,)) for sw in sws]
+    if weighted:
+        weights = [
+            emit("reshape", sw, shape=(None,)) for sw in _inputs(graph, "sw", [(None, 1)] * len(y_shapes))
+        ]
+    else:
+        weights = [None] * len(y_shapes)
     y_preds = _forward(model, xs, training)
     with origin("loss"):
         loss, parts = model._compiled_loss(ys, y_preds, weights)
@@ -127,10 +131,10 @@ def _evaluation(model, state: ModelState, graph: Graph, x_shapes, y_shapes, trai
     return loss
 
 
-def train_graph(model, state: ModelState, x_shapes, y_shapes) -> Graph:
+def train_graph(model, state: ModelState, x_shapes, y_shapes, weighted: bool) -> Graph:
     graph = Graph()
     with tracing(graph):
-        loss = _evaluation(model, state, graph, x_shapes, y_shapes, training=True)
+        loss = _evaluation(model, state, graph, x_shapes, y_shapes, training=True, weighted=weighted)
         params = [variable_node(graph, v) for v in state.trainable]
         grads = gradients(graph, loss.id, params)
         optimizer = model.optimizer
@@ -178,10 +182,10 @@ def _apply_constraints(graph: Graph, state: ModelState) -> None:
         offset += size
 
 
-def test_graph(model, state: ModelState, x_shapes, y_shapes) -> Graph:
+def test_graph(model, state: ModelState, x_shapes, y_shapes, weighted: bool) -> Graph:
     graph = Graph()
     with tracing(graph):
-        _evaluation(model, state, graph, x_shapes, y_shapes, training=False)
+        _evaluation(model, state, graph, x_shapes, y_shapes, training=False, weighted=weighted)
     order_writes_after_reads(graph)
     return graph
 

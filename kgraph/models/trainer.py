@@ -116,14 +116,14 @@ class Trainer:
             self._predict_store = VariableStore(list(self.weights))
         return self._predict_store.array, self._predict_store.layout
 
-    def _program(self, kind: str, batch_size: int, x_shapes, y_shapes=()):
-        key = (kind, tuple(x_shapes), tuple(y_shapes))
+    def _program(self, kind: str, batch_size: int, x_shapes, y_shapes=(), weighted: bool = False):
+        key = (kind, tuple(x_shapes), tuple(y_shapes), weighted)
         program = self._programs.get(key)
         if program is None or program.batch_size < batch_size:
             if kind == "train":
-                graph = train_graph(self, self._state, x_shapes, y_shapes)
+                graph = train_graph(self, self._state, x_shapes, y_shapes, weighted)
             elif kind == "test":
-                graph = test_graph(self, self._state, x_shapes, y_shapes)
+                graph = test_graph(self, self._state, x_shapes, y_shapes, weighted)
             else:
                 graph = predict_graph(self, x_shapes)
             _, layout = self._store_array()
@@ -245,7 +245,7 @@ class Trainer:
             y = y if len(y) > 1 else y[0]
         xs, ys, sws = self._prepare(x, y, sample_weight, class_weight)
         self._ensure_state([a.shape for a in ys])
-        program = self._program("train", batch_size, [a.shape for a in xs], [a.shape for a in ys])
+        program = self._program("train", batch_size, [a.shape for a in xs], [a.shape for a in ys], bool(sws))
         arrays = [data_utils.rows_2d(a) for a in xs + ys + sws]
         total = len(xs[0])
         steps = steps_per_epoch or data_utils.num_batches(total, batch_size)
@@ -314,7 +314,7 @@ class Trainer:
         if not ys:
             raise ValueError("`evaluate()` needs targets: pass `y` along with `x`.")
         self._ensure_state([a.shape for a in ys])
-        program = self._program("test", batch_size, [a.shape for a in xs], [a.shape for a in ys])
+        program = self._program("test", batch_size, [a.shape for a in xs], [a.shape for a in ys], bool(sws))
         total = len(xs[0])
         steps = steps or data_utils.num_batches(total, batch_size)
         verbose = 1 if verbose == "auto" else verbose
@@ -405,7 +405,7 @@ class Trainer:
         xs, ys, sws = self._prepare(x, y, sample_weight, class_weight)
         self._ensure_state([a.shape for a in ys])
         total = len(xs[0])
-        program = self._program("train", total, [a.shape for a in xs], [a.shape for a in ys])
+        program = self._program("train", total, [a.shape for a in xs], [a.shape for a in ys], bool(sws))
         store, _ = self._store_array()
         program.run(store, [data_utils.rows_2d(a) for a in xs + ys + sws], np.arange(total), 0, 1)
         return self._flat_logs(return_dict)
@@ -415,7 +415,7 @@ class Trainer:
         xs, ys, sws = self._prepare(x, y, sample_weight)
         self._ensure_state([a.shape for a in ys])
         total = len(xs[0])
-        program = self._program("test", total, [a.shape for a in xs], [a.shape for a in ys])
+        program = self._program("test", total, [a.shape for a in xs], [a.shape for a in ys], bool(sws))
         self._reset_metrics()
         store, _ = self._store_array()
         program.run(store, [data_utils.rows_2d(a) for a in xs + ys + sws], np.arange(total), 0, 1)

@@ -60,6 +60,14 @@ CASES = {
     "broadcast_to": ([_any((1, 4))], {"shape": (3, 4)}),
 }
 MATMUL_TRANSPOSES = [(False, True), (True, False), (True, True)]
+
+
+def test_matmul_over_leading_axes_and_its_gradient():
+    _check_gradient("matmul", [_any((2, 3, 4)), _any((4, 5))], {})
+    _check_gradient("matmul", [_any((2, 3, 4)), _any((2, 3, 5))], {"transpose_a": True})
+    _check_gradient("matmul", [_any((2, 3, 4)), _any((5, 4))], {"transpose_b": True})
+
+
 NO_GRADIENT = {
     "greater",
     "greater_equal",

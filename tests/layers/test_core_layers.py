@@ -20,6 +20,20 @@ def test_dense():
     np.testing.assert_allclose(layer(x), np.maximum(x @ kernel + bias, 0), rtol=1e-6)
 
 
+def test_dense_on_a_sequence_applies_to_the_last_axis():
+    x = np.random.default_rng(0).normal(size=(3, 5, 4)).astype(np.float32)
+    layer = run_layer_test(
+        layers.Dense,
+        {"units": 6, "activation": "tanh"},
+        (None, 5, 4),
+        (None, 5, 6),
+        expected_num_trainable_weights=2,
+        input_data=x,
+    )
+    kernel, bias = layer.get_weights()
+    np.testing.assert_allclose(layer(x), np.tanh(x @ kernel + bias), rtol=1e-5, atol=1e-6)
+
+
 def test_dense_without_bias_and_with_regularizers():
     layer = run_layer_test(
         layers.Dense,

@@ -86,17 +86,9 @@ class Dense(Layer):
         self.built = True
 
     def call(self, inputs):
-        rank = ops.ndim(inputs)
-        if rank > 2:  # apply to the last axis
-            lead = ops.shape(inputs)[:-1]
-            x = ops.reshape(inputs, (-1, ops.shape(inputs)[-1]))
-        else:
-            x = inputs
-        y = ops.matmul(x, self.kernel)
+        y = ops.matmul(inputs, self.kernel)  # on rank > 2 inputs, the last axis is contracted
         if self.use_bias:
             y = ops.add(y, self.bias)
-        if rank > 2:
-            y = ops.reshape(y, (*lead, self.units))
         return self.activation(y) if self.activation is not None else y
 
     def compute_output_shape(self, input_shape):
