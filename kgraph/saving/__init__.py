@@ -1,7 +1,7 @@
 """`keras.saving`: save and load models and weights in Keras 3's formats, and (de)serialize objects.
 
-Files written here load in Keras 3, and files written by Keras 3 load here: the native `.keras` zip, the legacy
-`.h5` file and `.weights.h5` weight files.
+Files written here load in Keras 3, and files written by Keras 3 load here: the native `.keras` zip, the
+legacy `.h5` file and `.weights.h5` weight files.
 """
 
 from kgraph.saving.h5_access import FileFormatError

@@ -1,4 +1,4 @@
-"""What `compile()` was given, saved and replayed: Keras 3's `compile_config` and the legacy `training_config`.
+"""What `compile()` was given, saved and replayed: Keras 3's `compile_config` and legacy `training_config`.
 
 Keras records the arguments as passed (a loss named "mse" stays "mse") with the optimizer as an object. The
 legacy `.h5` form names losses and metrics by their full function names, because Keras 3 cannot read short
@@ -47,7 +47,7 @@ def compile_from_config(model, config: dict) -> None:
         model.optimizer.build(list(model.trainable_weights))
 
 
-# --- legacy .h5 ----------------------------------------------------------------------------------------------
+# --- legacy .h5 ---------------------------------------------------------------------------------------------
 def legacy_training_config(model) -> dict | None:
     """The `training_config` attribute of a legacy `.h5` file (None if the model is not compiled)."""
     if not getattr(model, "compiled", False) or model.optimizer is None:

@@ -1,4 +1,4 @@
-"""The native `.keras` file: a zip of `metadata.json`, `config.json` and `model.weights.h5`, as Keras 3 writes it.
+"""The native `.keras` file: a zip of `metadata.json`, `config.json` and `model.weights.h5`, as in Keras 3.
 
 Members are stored uncompressed, as Keras stores them. Reading treats the archive as untrusted: member names
 must be plain, every member's declared size is capped (the config at 64 MiB, the weights at twice what the
@@ -90,7 +90,9 @@ def _check_members(archive: zipfile.ZipFile, source: str) -> None:
         if name in names:
             raise FileFormatError(f"{source}: the archive holds the member '{name}' twice.")
         names.add(name)
-        if info.file_size > (1 << 20) and info.file_size > _MAX_COMPRESSION_RATIO * max(info.compress_size, 1):
+        if info.file_size > (1 << 20) and info.file_size > _MAX_COMPRESSION_RATIO * max(
+            info.compress_size, 1
+        ):
             raise FileFormatError(
                 f"{source}: the archive member '{name}' expands {info.file_size / info.compress_size:.0f}x "
                 "(a zip bomb?); refusing to read it."
@@ -115,7 +117,8 @@ def read_member(archive: zipfile.ZipFile, name: str, limit: int, source: str) ->
                 total += len(chunk)
                 if total > limit:
                     raise FileFormatError(
-                        f"{source}: '{name}' holds more than the {limit} bytes allowed for it; refusing to read it."
+                        f"{source}: '{name}' holds more than the {limit} bytes allowed for it; "
+                        "refusing to read it."
                     )
                 chunks.append(chunk)
     except (zipfile.BadZipFile, EOFError, OSError) as error:

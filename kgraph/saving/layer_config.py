@@ -1,4 +1,4 @@
-"""Layer configs across the two libraries: Keras's spelling on the way out, kgraph's constructors on the way in.
+"""Layer configs across the two libraries: Keras's spelling going out, kgraph's constructors coming in.
 
 Keras 3 writes a layer's dtype as a `DTypePolicy` object and adds arguments kgraph's layers do not take
 (`quantization_config`, `ragged`...). Reading, such an argument is dropped when it holds its neutral value and
@@ -44,10 +44,7 @@ def layer_kwargs(cls: type, config: dict, custom_objects: dict) -> dict:
     kwargs = {}
     accepted = _accepted_arguments(cls)
     for key, value in config.items():
-        if key == "dtype":
-            value = _dtype_name(value, cls, name)
-        else:
-            value = _rebuild_custom(value, custom_objects)
+        value = _dtype_name(value, cls, name) if key == "dtype" else _rebuild_custom(value, custom_objects)
         if accepted is not None and key not in accepted:
             if _is_neutral(value):
                 continue

@@ -1,9 +1,10 @@
 """The legacy `.h5` model file (Keras 2's format, still read and written by Keras 3).
 
 Layout: root attributes `keras_version`, `backend`, `model_config` (JSON `{"class_name", "config"}` whose
-layers have no `module` key) and `training_config` (JSON, with `optimizer_config`); a `model_weights` group with
-the attribute `layer_names` and one group per layer (attribute `weight_names`, datasets named by weight path);
-an `optimizer_weights` group with `weight_names`. Weights are matched to layers by order, as Keras does.
+layers have no `module` key) and `training_config` (JSON, with `optimizer_config`); a `model_weights` group
+with the attribute `layer_names` and one group per layer (attribute `weight_names`, datasets named by weight
+path); an `optimizer_weights` group with `weight_names`. Weights are matched to layers by order, as in
+Keras.
 """
 
 from __future__ import annotations
@@ -141,9 +142,9 @@ def load_model_weights(group, model, source: str, skip_mismatch: bool = False) -
         names = string_list_attr(layer_group, "weight_names")
         if len(names) != len(variables):
             raise FileFormatError(
-                f"{source}: weight count mismatch for layer #{index} (named {layer.name} in the current model, "
-                f"{name} in the save file). Layer expects {len(variables)} weight(s). Received {len(names)} "
-                "saved weight(s)."
+                f"{source}: weight count mismatch for layer #{index} (named {layer.name} in the current "
+                f"model, {name} in the save file). Layer expects {len(variables)} weight(s). Received "
+                f"{len(names)} saved weight(s)."
             )
         for variable, weight_name in zip(variables, names, strict=True):
             what = f"weight '{weight_name}' of layer '{layer.name}'"
@@ -166,6 +167,9 @@ def _load_optimizer_weights(group, optimizer, source: str) -> None:
 
     names = string_list_attr(group, "weight_names")
     variables = optimizer.variables
+    leading = len(variables) - sum(len(group) for group in optimizer.slots.values())
+    if len(names) == leading:  # saved before training: iterations and learning rate only
+        variables = variables[:leading]
     if len(names) != len(variables):
         warnings.warn(
             f"{source}: the saved optimizer has {len(names)} variables, the model's optimizer "
@@ -175,7 +179,9 @@ def _load_optimizer_weights(group, optimizer, source: str) -> None:
         return
     try:
         values = [
-            read_dataset(_dataset(group, name, source), v.shape, source, f"optimizer weight '{name}'", integer_ok=True)
+            read_dataset(
+                _dataset(group, name, source), v.shape, source, f"optimizer weight '{name}'", integer_ok=True
+            )
             for name, v in zip(names, variables, strict=True)
         ]
     except Mismatch as error:
@@ -191,7 +197,9 @@ def _group(parent, path: str, source: str):
         try:
             node = child(node, part, source)
         except KeyError as error:
-            raise FileFormatError(f"{source}: the group '{path}' is missing under '{parent.name}'.") from error
+            raise FileFormatError(
+                f"{source}: the group '{path}' is missing under '{parent.name}'."
+            ) from error
     return node
 
 

@@ -1,10 +1,10 @@
 """Model configs in Keras 3's format, both ways: Sequential (a list of layers) and functional models (layers
 with the calls that connect them).
 
-A functional config lists layers in Keras's order: by depth from the outputs (deepest, the inputs, first), ties
-broken by when a depth-first walk from the outputs first meets the layer. That order also names the groups of
-the weights file (`layers/dense`, `layers/dense_1`...), so it must match Keras's exactly. Each layer carries
-its `inbound_nodes`: one `{"args", "kwargs"}` per call, where a tensor is
+A functional config lists layers in Keras's order: by depth from the outputs (deepest, the inputs, first),
+ties broken by when a depth-first walk from the outputs first meets the layer. That order also names the
+groups of the weights file (`layers/dense`, `layers/dense_1`...), so it must match Keras's exactly. Each layer
+carries its `inbound_nodes`: one `{"args", "kwargs"}` per call, where a tensor is
 `["layer name", node index, tensor index]` inside a `__keras_tensor__` record.
 """
 

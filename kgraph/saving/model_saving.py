@@ -49,10 +49,13 @@ class ModelSavingMixin:
         return json.dumps(serialize_keras_object(self), **kwargs)
 
     def get_build_config(self) -> dict | None:
+        from kgraph.models.sequential import Sequential
+
         if not self.built:
             return None
-        shapes = [list(t.shape) for t in self.inputs]
-        return {"input_shape": shapes[0] if len(shapes) == 1 else shapes}
+        if not isinstance(self, Sequential):
+            return {"input_shape": None}  # a functional model is built by its config (Keras writes None too)
+        return {"input_shape": list(self._input_layer.batch_shape)}
 
     def build_from_config(self, config: dict) -> None:
         shape = (config or {}).get("input_shape")

@@ -39,7 +39,9 @@ def save_model(model, filepath, overwrite: bool = True, zipped: bool | None = No
     """
     include_optimizer = kwargs.pop("include_optimizer", True)
     if kwargs.pop("save_format", None):
-        warnings.warn("The `save_format` argument is deprecated in Keras 3; the suffix decides.", stacklevel=2)
+        warnings.warn(
+            "The `save_format` argument is deprecated in Keras 3; the suffix decides.", stacklevel=2
+        )
     if kwargs:
         raise ValueError(f"The following argument(s) are not supported: {list(kwargs)}")
     filepath = os.fspath(filepath)
@@ -96,7 +98,8 @@ def load_model(filepath, custom_objects: dict | None = None, compile: bool = Tru
     if filepath.endswith(".keras"):
         if not os.path.isfile(filepath):
             raise ValueError(
-                f"File not found: filepath={filepath}. Please ensure the file is an accessible `.keras` zip file."
+                f"File not found: filepath={filepath}. Please ensure the file is an accessible `.keras` zip "
+                "file."
             )
         return keras_archive.load_keras_archive(filepath, custom_objects, compile, safe_mode)
     if filepath.endswith((".h5", ".hdf5")):

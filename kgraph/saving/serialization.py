@@ -1,9 +1,9 @@
 """Object configs in Keras 3's format: `{"module", "class_name", "config", "registered_name"}`.
 
 `serialize_keras_object` writes kgraph's built-in classes and functions under Keras's public module names
-(`keras.layers`, `keras.optimizers`...), so Keras can read them; `deserialize_keras_object` maps those names back
-to kgraph's objects through a fixed table. Custom objects are found by name among registered, scoped or passed
-objects. Loading never imports a module named by a file, and rebuilds a Python lambda only with
+(`keras.layers`, `keras.optimizers`...), so Keras can read them; `deserialize_keras_object` maps those names
+back to kgraph's objects through a fixed table. Custom objects are found by name among registered, scoped or
+passed objects. Loading never imports a module named by a file, and rebuilds a Python lambda only with
 `safe_mode=False`.
 """
 
@@ -115,7 +115,7 @@ def public_name(obj) -> tuple[str, str] | None:
     if obj is Sequential:
         return "keras", "Sequential"
     if obj is Model:
-        return "keras", "Functional"
+        return "keras.src.models.functional", "Functional"
     name = getattr(obj, "__name__", None)
     for module, objects in builtin_objects().items():
         if module in ("keras", "keras.models"):
@@ -190,7 +190,9 @@ def _serialize_instance(obj) -> dict:
     from kgraph.saving.layer_config import keras_layer_config
 
     cls = type(obj)
-    config = keras_layer_config(obj) if isinstance(obj, Layer) and not isinstance(obj, Model) else obj.get_config()
+    config = (
+        keras_layer_config(obj) if isinstance(obj, Layer) and not isinstance(obj, Model) else obj.get_config()
+    )
     if not isinstance(config, dict):
         raise TypeError(f"The `get_config()` method of {obj!r} should return a dict. It returned: {config!r}")
     public = public_name(cls)

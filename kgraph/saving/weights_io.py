@@ -1,7 +1,7 @@
 """Writing and reading the `vars` groups of a Keras 3 weights file (see `weights_layout`).
 
-Reading checks every dataset against the variable it fills before anything is assigned, so a file that does not
-fit leaves the model as it was (unless `skip_mismatch` lets the fitting parts through).
+Reading checks every dataset against the variable it fills before anything is assigned, so a file that does
+not fit leaves the model as it was (unless `skip_mismatch` lets the fitting parts through).
 """
 
 from __future__ import annotations
@@ -67,12 +67,15 @@ def _read_entry(h5file, entry: StateEntry, source: str) -> list[np.ndarray] | No
             return None
         raise Mismatch(f"{source}: no weights were found for {label} (expected a group '{entry.path}/vars').")
     keys = set(group.keys())
-    if len(keys) != entry.size or keys != {str(i) for i in range(entry.size)}:
+    size = entry.size
+    if entry.leading is not None and keys == {str(i) for i in range(entry.leading)}:
+        size = entry.leading  # e.g. an optimizer saved before training: iterations and learning rate only
+    if keys != {str(i) for i in range(size)}:
         raise Mismatch(
             f"{source}: {label} expects {entry.size} variables, but the file holds "
             f"{len(keys)} variables ({sorted(keys)}) in '{group.name}'."
         )
-    expected = [v.shape for v in entry.variables] + [c.shape for c in entry.constants]
+    expected = ([v.shape for v in entry.variables] + [c.shape for c in entry.constants])[:size]
     values = []
     for index, shape in enumerate(expected):
         what = f"variable {index} of {label}"

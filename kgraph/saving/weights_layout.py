@@ -31,6 +31,8 @@ class StateEntry:
     variables: list[Variable] = field(default_factory=list)
     constants: list[np.ndarray] = field(default_factory=list)
     integer: set[int] = field(default_factory=set)
+    #: A file may hold only this many leading variables (an optimizer saved before its slots existed).
+    leading: int | None = None
 
     @property
     def size(self) -> int:
@@ -76,12 +78,21 @@ def model_entries(model, include_optimizer: bool = True) -> list[StateEntry]:
     optimizer = getattr(model, "optimizer", None)
     if include_optimizer and optimizer is not None:
         variables = list(optimizer.variables)
-        entries.append(StateEntry("optimizer", optimizer.name, "optimizer", variables, integer={0}))
+        slots = sum(len(group) for group in optimizer.slots.values())
+        entries.append(
+            StateEntry(
+                "optimizer",
+                optimizer.name,
+                "optimizer",
+                variables,
+                integer={0},
+                leading=len(variables) - slots,
+            )
+        )
     return entries
 
 
 def _layer_entries(model, prefix: str) -> list[StateEntry]:
-    from kgraph.layers.core.dropout import Dropout
     from kgraph.models.model import Model
 
     entries = []
@@ -89,10 +100,6 @@ def _layer_entries(model, prefix: str) -> list[StateEntry]:
     for layer in _saved_layers(model):
         path = f"{prefix}layers/{_unique(keras_snake_case(type(layer).__name__), used)}"
         entries.append(StateEntry(path, layer.name, "layer", layer_variables(layer)))
-        if isinstance(layer, Dropout) and layer.rate > 0:
-            # Keras keeps a seed generator's state in Dropout; kgraph draws its masks in compiled code.
-            seed = np.array([layer.seed or 0, 0], np.uint32)
-            entries.append(StateEntry(f"{path}/seed_generator", "seed_generator", "seed", constants=[seed]))
         if isinstance(layer, Model):
             entries += _layer_entries(layer, f"{path}/")
     return entries
