@@ -128,13 +128,19 @@ def kernel_source(graph: Graph, kernel: Kernel, storage: dict | None = None) -> 
     """The Python source of `kernel` as a function taking its `kernel_args` and the batch size `n`."""
     info = analyze(graph, kernel.nodes, kernel.domain, kernel.anchor)
     args = kernel_args(graph, kernel, info, storage)
-    names = {arg.value: f"{'o' if arg.written else 'a'}{arg.value}" for arg in args if arg.alias_of is None}
+    # GEMM operands get names of their own: a value may also be read by the loop, in another shape.
+    operands = args[:2] if kernel.anchor is not None else []
+    params = [f"lhs{operands[0].value}", f"rhs{operands[1].value}"] if operands else []
+    names: dict[int, str] = {}
+    for arg in args[len(operands) :]:
+        if arg.alias_of is None:
+            names[arg.value] = f"{'o' if arg.written else 'a'}{arg.value}"
+            params.append(names[arg.value])
     names.update({arg.value: names[arg.alias_of] for arg in args if arg.alias_of is not None})
-    params = ", ".join([names[a.value] for a in args if a.alias_of is None] + ["n"])
     origins = f"  # from {', '.join(kernel.origins)}" if kernel.origins else ""
-    lines = [f"def {kernel.name}({params}):{origins}"]
+    lines = [f"def {kernel.name}({', '.join([*params, 'n'])}):{origins}"]
     if kernel.anchor is not None:
-        lines += _gemm_lines(graph, kernel.anchor, names)
+        lines += _gemm_lines(graph, kernel.anchor, params[0], params[1], names[kernel.anchor])
     body = _LoopWriter(graph, kernel, info, names).write()
     lines += body
     if len(lines) == 1:
@@ -142,10 +148,8 @@ def kernel_source(graph: Graph, kernel: Kernel, storage: dict | None = None) -> 
     return "\n".join(lines)
 
 
-def _gemm_lines(graph: Graph, anchor: int, names) -> list[str]:
+def _gemm_lines(graph: Graph, anchor: int, a: str, b: str, out: str) -> list[str]:
     node = graph.node(anchor)
-    a, b = (names[i] for i in node.inputs)
-    out = names[anchor]
     ta, tb = node.attrs.get("transpose_a", False), node.attrs.get("transpose_b", False)
     k = f"{a}.shape[0]" if ta else f"{a}.shape[1]"
     return [

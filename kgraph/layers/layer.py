@@ -145,7 +145,19 @@ class Layer:
     variables = weights
 
     def _sublayers(self) -> list[Layer]:
-        return []
+        """Layers assigned to this layer's attributes (directly or in a list), in assignment order."""
+        return list(self.__dict__.get("_tracked_layers", {}).values())
+
+    def __setattr__(self, name: str, value) -> None:
+        # Track sublayers the way Keras does, so their weights are this layer's weights.
+        if not name.startswith("_"):
+            items = value if isinstance(value, list | tuple) else [value]
+            layers = [v for v in items if isinstance(v, Layer)]
+            if layers:
+                tracked = self.__dict__.setdefault("_tracked_layers", {})
+                for layer in layers:
+                    tracked.setdefault(id(layer), layer)
+        object.__setattr__(self, name, value)
 
     def get_weights(self) -> list[np.ndarray]:
         return [w.numpy() for w in self.weights]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from kgraph.ir.builder import current_graph
-from kgraph.layers.core.input_layer import InputLayer
+from kgraph.layers.core.input_layer import Input, InputLayer
 from kgraph.layers.keras_tensor import CallNode, KerasTensor
 from kgraph.layers.layer import Layer
+from kgraph.models.layer_order import keras_layer_order
 from kgraph.models.trainer import Trainer
 from kgraph.saving.model_saving import ModelSavingMixin
 
@@ -26,12 +27,11 @@ class Model(ModelSavingMixin, Trainer, Layer):
         Trainer.__init__(self)
         self._input_dict_keys = None
         self._output_dict_keys = None
-        if inputs is None and outputs is None:
-            raise ValueError(
-                "Subclassed models are not supported yet: build a model with Model(inputs, outputs) "
-                "or Sequential."
-            )
-        self._init_graph(inputs, outputs)
+        self._subclassed = inputs is None and outputs is None
+        if self._subclassed:  # layers come from __init__'s attributes, the graph from tracing `call`
+            self.built = False
+        else:
+            self._init_graph(inputs, outputs)
 
     # --- the graph of layer calls ------------------------------------------------------------------
     def _init_graph(self, inputs, outputs) -> None:
@@ -52,22 +52,48 @@ class Model(ModelSavingMixin, Trainer, Layer):
                     f"layer calls), received {t!r}."
                 )
         self._nodes = _topological_nodes(self.inputs, self.outputs)
-        self._layers = list(dict.fromkeys(node.layer for node in self._nodes))
+        self._layers = keras_layer_order(self.inputs, self.outputs, self._output_dict_keys)
         self.built = True
+
+    def _build_from_data_shape(self, shape) -> None:
+        """A subclassed model is built by tracing its `call` on an input of the data's shape."""
+        if not self._subclassed:
+            raise ValueError(f"Model '{self.name}' has no input shape.")
+        inputs = Input(batch_shape=(None, *tuple(shape)[1:]))
+        self.built = True  # `call` runs below; the sublayers build themselves
+        try:
+            out = self.compute_output_shape(inputs.shape)
+        except Exception:
+            self.built = False
+            raise
+        shapes = out if isinstance(out, list) else [out]
+        self.inputs = [inputs]
+        self.outputs = [KerasTensor(s, name=f"output_{i}") for i, s in enumerate(shapes)]
+        self._outputs_as_list = isinstance(out, list)
+
+    def build(self, input_shape=None) -> None:
+        if self._subclassed and not self.built:
+            self._build_from_data_shape(input_shape)
 
     @property
     def layers(self) -> list[Layer]:
-        return list(self._layers)
+        return self._sublayers() if self._subclassed else list(self._layers)
 
     def _sublayers(self) -> list[Layer]:
+        if self._subclassed:
+            return Layer._sublayers(self)
         return [layer for layer in self._layers if not isinstance(layer, InputLayer)]
 
     @property
     def input_names(self) -> list[str]:
+        if self._subclassed:
+            return ["input_layer"]
         return self._input_dict_keys or [t.node.layer.name for t in self.inputs]
 
     @property
     def output_names(self) -> list[str]:
+        if self._subclassed:
+            return [f"output_{i}" for i in range(len(self.outputs))] if self.built else []
         return self._output_dict_keys or [t.node.layer.name for t in self.outputs]
 
     @property
@@ -109,6 +135,8 @@ class Model(ModelSavingMixin, Trainer, Layer):
         return outputs if self._outputs_as_list or len(outputs) > 1 else outputs[0]
 
     def compute_output_shape(self, input_shape):
+        if self._subclassed:
+            return Layer.compute_output_shape(self, input_shape)
         shapes = [t.shape for t in self.outputs]
         return shapes if self._outputs_as_list else shapes[0]
 

@@ -23,6 +23,7 @@ class Sequential(Model):
         Layer.__init__(self, trainable=trainable, name=name)
         Trainer.__init__(self)
         self._input_dict_keys = self._output_dict_keys = None
+        self._subclassed = False
         self._stack: list[Layer] = []
         self._input_layer: InputLayer | None = None
         self._layers = []

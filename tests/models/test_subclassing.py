@@ -1,0 +1,68 @@
+"""Subclassed models and custom layers: layers assigned in __init__ and a `call`, compiled like any model."""
+
+import numpy as np
+
+import kgraph as keras
+from kgraph import layers, ops
+
+
+class Residual(keras.Layer):
+    """A custom layer holding a sublayer and a weight of its own."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.inner = layers.Dense(units, activation="tanh")
+        self.units = units
+
+    def build(self, input_shape):
+        self.scale = self.add_weight((self.units,), initializer="ones", name="scale")
+
+    def call(self, inputs):
+        return inputs + self.scale * self.inner(inputs)
+
+
+class Classifier(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.hidden = layers.Dense(16, activation="relu")
+        self.block = Residual(16)
+        self.head = layers.Dense(3, activation="softmax")
+
+    def call(self, inputs, training=None):
+        return self.head(self.block(self.hidden(inputs)))
+
+
+def _data(n=64):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 6)).astype(np.float32)
+    return x, keras.utils.to_categorical((x[:, 0] > 0).astype(int) + (x[:, 1] > 0).astype(int), 3)
+
+
+def test_subclassed_model_trains_predicts_and_tracks_weights():
+    x, y = _data()
+    model = Classifier()
+    model.compile(
+        optimizer=keras.optimizers.Adam(0.02), loss="categorical_crossentropy", metrics=["accuracy"]
+    )
+    history = model.fit(x, y, epochs=10, batch_size=16, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert [w.shape for w in model.weights] == [(6, 16), (16,), (16,), (16, 16), (16,), (16, 3), (3,)]
+    assert [layer.name for layer in model.layers][0].startswith("dense")
+    eager = model.head(model.block(model.hidden(x)))
+    np.testing.assert_allclose(model.predict(x, verbose=0), eager, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model(x), eager, rtol=1e-5, atol=1e-6)
+    loss, accuracy = model.evaluate(x, y, verbose=0)
+    assert np.isfinite(loss) and 0 <= accuracy <= 1
+
+
+def test_custom_layer_matches_the_same_computation_written_with_ops():
+    x, _ = _data(8)
+    layer = Residual(6)
+    out = layer(x)
+    kernel, bias, scale = (w.numpy() for w in (layer.inner.kernel, layer.inner.bias, layer.scale))
+    np.testing.assert_allclose(out, x + scale * np.tanh(x @ kernel + bias), rtol=1e-5)
+    assert len(layer.trainable_weights) == 3
+    from kgraph.testing import run_traced
+
+    np.testing.assert_allclose(run_traced(lambda t: layer(t), x, backend="cpu"), out, rtol=1e-5, atol=1e-6)
+    assert ops.shape(out) == (8, 6)
