@@ -1,7 +1,7 @@
 """Callbacks that write to disk: `ModelCheckpoint` and `BackupAndRestore` (Keras 3's behaviour and arguments).
 
-Both save through `kgraph.saving`, so every file they write is replaced atomically: a crash mid-save leaves the
-previous checkpoint intact.
+Both save through `kgraph.saving`, so every file they write is replaced atomically: a crash mid-save leaves
+the previous checkpoint intact.
 """
 
 from __future__ import annotations
@@ -30,10 +30,8 @@ class _BatchCounter:
     def should_save(self, batch: int) -> bool:
         if self.save_freq == "epoch":
             return False
-        if self.last_batch is None or batch <= self.last_batch:  # a new epoch
-            added = batch + 1
-        else:
-            added = batch - self.last_batch
+        new_epoch = self.last_batch is None or batch <= self.last_batch
+        added = batch + 1 if new_epoch else batch - self.last_batch
         self.since_last_save += added
         self.last_batch = batch
         if self.since_last_save >= self.save_freq:
@@ -98,8 +96,8 @@ class ModelCheckpoint(Callback):
         if save_weights_only:
             if not self.filepath.endswith(".weights.h5"):
                 raise ValueError(
-                    "When using `save_weights_only=True` in `ModelCheckpoint`, the filepath provided must end "
-                    f"in `.weights.h5` (Keras weights format). Received: filepath={self.filepath}"
+                    "When using `save_weights_only=True` in `ModelCheckpoint`, the filepath provided must "
+                    f"end in `.weights.h5` (Keras weights format). Received: filepath={self.filepath}"
                 )
         elif not self.filepath.endswith((".keras", ".h5")):
             raise ValueError(
@@ -181,8 +179,8 @@ class ModelCheckpoint(Callback):
         if self.best is None or self.monitor_op(current, self.best):
             if self.verbose > 0:
                 print_msg(
-                    f"\nEpoch {epoch + 1}: {self.monitor} improved from {best} to {current:.5f}, saving model "
-                    f"to {filepath}"
+                    f"\nEpoch {epoch + 1}: {self.monitor} improved from {best} to {current:.5f}, saving "
+                    f"model to {filepath}"
                 )
             self.best = current
             return True
@@ -196,14 +194,16 @@ class ModelCheckpoint(Callback):
                 return self.filepath.format(epoch=epoch + 1, **logs)
             return self.filepath.format(epoch=epoch + 1, batch=batch + 1, **logs)
         except KeyError as error:
-            raise KeyError(f'Failed to format this callback filepath: "{self.filepath}". Reason: {error}') from error
+            raise KeyError(
+                f'Failed to format this callback filepath: "{self.filepath}". Reason: {error}'
+            ) from error
 
 
 class BackupAndRestore(Callback):
     """Backs up training state at the end of each epoch so an interrupted `fit` resumes where it stopped.
 
-    At the start of `fit` the last backup (weights, optimizer state and epoch) is restored and training resumes
-    from the next epoch; a successful `fit` deletes the backup.
+    At the start of `fit` the last backup (weights, optimizer state and epoch) is restored and training
+    resumes from the next epoch; a successful `fit` deletes the backup.
 
     Args:
         backup_dir: the folder holding the backup (`latest.weights.h5`, `training_metadata.json`).

@@ -2,8 +2,8 @@
 
 Keras sorts layers by depth from the outputs, deepest (the inputs) first; ties go to the layer a depth-first
 walk from the outputs meets first. Outputs given as a dict are walked in sorted key order, as Keras flattens
-dicts. `model.layers`, `model.weights`, `get_weights()`, the optimizer's slots and the groups of a saved weights
-file all follow this order, so files and weight lists move between Keras and kgraph unchanged.
+dicts. `model.layers`, `model.weights`, `get_weights()`, the optimizer's slots and the groups of a saved
+weights file all follow this order, so files and weight lists move between Keras and kgraph unchanged.
 """
 
 from __future__ import annotations

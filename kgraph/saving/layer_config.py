@@ -24,13 +24,24 @@ FLOAT32_POLICY = {
 }
 
 
+# Arguments Keras 3 writes for these built-in layers that kgraph's do not take, with their neutral values.
+_KERAS_ONLY_ARGUMENTS = {
+    "InputLayer": {"ragged": False, "optional": False},
+    "Dense": {"quantization_config": None},
+}
+
+
 def keras_layer_config(layer: Layer) -> dict:
-    """`layer.get_config()` with Keras 3's spelling of the dtype."""
+    """`layer.get_config()` as Keras 3 spells it: the dtype as a policy, and Keras's extra arguments."""
     from kgraph.layers.core.input_layer import InputLayer
+    from kgraph.saving.serialization import public_name
 
     config = dict(layer.get_config())
     if not isinstance(layer, InputLayer) and config.get("dtype") in (None, "float32"):
         config["dtype"] = dict(FLOAT32_POLICY, config={"name": "float32"})
+    if public_name(type(layer)) is not None:
+        for key, value in _KERAS_ONLY_ARGUMENTS.get(type(layer).__name__, {}).items():
+            config.setdefault(key, value)
     return config
 
 

@@ -10,59 +10,15 @@ carries its `inbound_nodes`: one `{"args", "kwargs"}` per call, where a tensor i
 
 from __future__ import annotations
 
-from kgraph.layers.core.input_layer import InputLayer
 from kgraph.layers.keras_tensor import CallNode, KerasTensor
 from kgraph.layers.layer import Layer
 from kgraph.saving import serialization
 from kgraph.saving.layer_config import FLOAT32_POLICY
 
 
-# --- Keras's layer order -----------------------------------------------------------------------------------
 def keras_layer_order(model) -> list[Layer]:
-    """The layers of a functional model (inputs included) in the order Keras lists them."""
-    from kgraph.models.sequential import Sequential
-
-    if isinstance(model, Sequential):
-        return list(model.layers)
-    input_ids = {id(t) for t in model.inputs}
-    finished: set[int] = set()
-    ordered: list[CallNode] = []
-    first_seen: dict[int, int] = {}
-
-    def visit(tensor: KerasTensor) -> None:
-        node = tensor.node
-        if id(node) in finished:
-            return
-        is_input = not node.inputs
-        if not is_input and id(tensor) in input_ids:
-            finished.add(id(node))
-            return
-        first_seen.setdefault(id(node.layer), len(first_seen))
-        if not is_input:
-            for parent in node.inputs:
-                visit(parent)
-        finished.add(id(node))
-        ordered.append(node)
-
-    for tensor in model.outputs:
-        visit(tensor)
-    in_graph = {id(node) for node in ordered}
-    node_depth: dict[int, int] = {}
-    layer_depth: dict[int, int] = {}
-    layers: dict[int, Layer] = {}
-    for node in reversed(ordered):
-        depth = max(node_depth.get(id(node), 0), layer_depth.get(id(node.layer), 0))
-        layer_depth[id(node.layer)] = depth
-        layers[id(node.layer)] = node.layer
-        node_depth[id(node)] = depth
-        for parent in node.inputs:
-            if id(parent.node) in in_graph:
-                node_depth[id(parent.node)] = max(depth + 1, node_depth.get(id(parent.node), 0))
-    for tensor in model.inputs:
-        layer = tensor.node.layer
-        if id(layer) not in layer_depth:
-            layer_depth[id(layer)], first_seen[id(layer)], layers[id(layer)] = 0, -1, layer
-    return sorted(layers.values(), key=lambda layer: (-layer_depth[id(layer)], first_seen[id(layer)]))
+    """The model's layers as Keras lists them (functional: inputs included; see `models.layer_order`)."""
+    return list(model.layers)
 
 
 # --- writing -----------------------------------------------------------------------------------------------
@@ -122,8 +78,13 @@ def _tensor_record(tensor: KerasTensor, own: set[int]) -> dict:
 
 
 def _build_config(layer: Layer, own: set[int]) -> dict | None:
+    """The input shape of the layer's first call, for layers that Keras builds from a shape."""
+    from kgraph.layers.merging.merge import Merge
+
     first = next((n for n in layer._inbound_nodes if id(n) in own and n.inputs), None)
-    if first is None or isinstance(layer, InputLayer):
+    # Keras records the shape only for layers with their own `build` (its merge layers have one).
+    builds = type(layer).build is not Layer.build or isinstance(layer, Merge)
+    if first is None or not builds:
         return None
     shapes = [list(t.shape) for t in first.inputs]
     return {"input_shape": shapes if first.as_list else shapes[0]}

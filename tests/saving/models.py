@@ -66,5 +66,5 @@ def compile_two_headed(model, lib):
 
 
 def weights_by_path(model):
-    """`{'layer/variable': array}`: compares weights without depending on list order."""
-    return {w.path: np.asarray(w.numpy() if hasattr(w, "numpy") else w) for w in model.weights}
+    """`{'layer/variable': array}`: weights compared without list order or model-name prefixes."""
+    return {f"{layer.name}/{w.name}": np.asarray(w.numpy()) for layer in model.layers for w in layer.weights}
