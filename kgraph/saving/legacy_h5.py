@@ -52,22 +52,16 @@ def legacy_model_config(model) -> dict:
     return {"class_name": "Sequential" if isinstance(model, Sequential) else "Functional", "config": config}
 
 
-def saved_layers(model) -> list:
-    from kgraph.saving.model_config import keras_layer_order
-
-    return keras_layer_order(model)
-
-
 def write_model_weights(group, model) -> None:
     from kgraph.saving.keras_archive import KERAS_FORMAT_VERSION
-    from kgraph.saving.weights_layout import layer_variables
+    from kgraph.saving.weights_layout import legacy_layer_variables
 
-    layers = saved_layers(model)
+    layers = model.layers
     group.attrs["layer_names"] = [layer.name.encode("utf8") for layer in layers]
     group.attrs["backend"] = LEGACY_BACKEND.encode("utf8")
     group.attrs["keras_version"] = KERAS_FORMAT_VERSION.encode("utf8")
     for layer in sorted(layers, key=lambda layer: layer.name):
-        _write_weights(group.create_group(layer.name), layer_variables(layer))
+        _write_weights(group.create_group(layer.name), legacy_layer_variables(layer))
     _write_weights(group.create_group("top_level_model_weights"), [])
 
 
@@ -123,9 +117,9 @@ def load_model_weights(group, model, source: str, skip_mismatch: bool = False) -
     """Fills the model's layers, in order, from the layers of a `model_weights` group that hold weights."""
     import warnings
 
-    from kgraph.saving.weights_layout import layer_variables
+    from kgraph.saving.weights_layout import legacy_layer_variables
 
-    layers = [layer for layer in saved_layers(model) if layer_variables(layer)]
+    layers = [layer for layer in model.layers if legacy_layer_variables(layer)]
     saved = []
     for name in string_list_attr(group, "layer_names"):
         layer_group = _group(group, name, source)
@@ -138,7 +132,7 @@ def load_model_weights(group, model, source: str, skip_mismatch: bool = False) -
         )
     assignments, problems = [], []
     for index, (layer, (name, layer_group)) in enumerate(zip(layers, saved, strict=True)):
-        variables = layer_variables(layer)
+        variables = legacy_layer_variables(layer)
         names = string_list_attr(layer_group, "weight_names")
         if len(names) != len(variables):
             raise FileFormatError(

@@ -16,11 +16,6 @@ from kgraph.saving import serialization
 from kgraph.saving.layer_config import FLOAT32_POLICY
 
 
-def keras_layer_order(model) -> list[Layer]:
-    """The model's layers as Keras lists them (functional: inputs included; see `models.layer_order`)."""
-    return list(model.layers)
-
-
 # --- writing -----------------------------------------------------------------------------------------------
 def model_config(model) -> dict:
     """`model.get_config()` in Keras 3's format."""
@@ -93,7 +88,7 @@ def _build_config(layer: Layer, own: set[int]) -> dict | None:
 def _functional_config(model) -> dict:
     own = _model_nodes(model)
     layers = []
-    for layer in keras_layer_order(model):
+    for layer in model.layers:  # Keras's order (see `models.layer_order`)
         entry = _layer_entry(layer, own)
         entry["name"] = layer.name
         entry["inbound_nodes"] = [

@@ -65,41 +65,63 @@ def layer_variables(layer: Layer) -> list[Variable]:
     return [v for v in own if v.trainable] + [v for v in own if not v.trainable]
 
 
-def _saved_layers(model) -> list[Layer]:
-    from kgraph.saving.model_config import keras_layer_order
-
-    return keras_layer_order(model)
-
-
 def model_entries(model, include_optimizer: bool = True) -> list[StateEntry]:
     """Every `vars` group of `model`'s weights file, in Keras's order."""
-    entries = [StateEntry("", model.name, "model")]
-    entries += _layer_entries(model, "")
+    entries = [StateEntry("", model.name, "model", layer_variables(model))]
+    visited = {id(model)}
+    if getattr(model, "_subclassed", False):
+        # Keras walks a subclassed model's attributes by name, `layers` (all sublayers) among them.
+        entries += _attribute_entries(model, "", visited, extra={"layers": model.layers})
+    else:
+        entries += _container_entries(model.layers, "layers", visited)
     optimizer = getattr(model, "optimizer", None)
     if include_optimizer and optimizer is not None:
         variables = list(optimizer.variables)
         slots = sum(len(group) for group in optimizer.slots.values())
-        entries.append(
-            StateEntry(
-                "optimizer",
-                optimizer.name,
-                "optimizer",
-                variables,
-                integer={0},
-                leading=len(variables) - slots,
-            )
-        )
+        entry = StateEntry("optimizer", optimizer.name, "optimizer", variables, integer={0})
+        entry.leading = len(variables) - slots
+        entries.append(entry)
     return entries
 
 
-def _layer_entries(model, prefix: str) -> list[StateEntry]:
-    from kgraph.models.model import Model
-
+def _container_entries(layers: list[Layer], path: str, visited: set[int]) -> list[StateEntry]:
+    """A list of layers: each under its class name in snake case, numbered in list order."""
     entries = []
     used: dict[str, int] = {}
-    for layer in _saved_layers(model):
-        path = f"{prefix}layers/{_unique(keras_snake_case(type(layer).__name__), used)}"
-        entries.append(StateEntry(path, layer.name, "layer", layer_variables(layer)))
-        if isinstance(layer, Model):
-            entries += _layer_entries(layer, f"{path}/")
+    for layer in layers:
+        name = _unique(keras_snake_case(type(layer).__name__), used)
+        entries += _layer_entries(layer, f"{path}/{name}", visited)
     return entries
+
+
+def _layer_entries(layer: Layer, path: str, visited: set[int]) -> list[StateEntry]:
+    """A layer's group, then the layers it holds (a nested model's `layers`, a custom layer's attributes)."""
+    from kgraph.models.model import Model
+
+    if id(layer) in visited:
+        return []
+    visited.add(id(layer))
+    entries = [StateEntry(path, layer.name, "layer", layer_variables(layer))]
+    if isinstance(layer, Model) and not getattr(layer, "_subclassed", False):
+        return entries + _container_entries(layer.layers, f"{path}/layers", visited)
+    return entries + _attribute_entries(layer, path, visited)
+
+
+def _attribute_entries(owner, path: str, visited: set[int], extra: dict | None = None) -> list[StateEntry]:
+    """Sublayers held in public attributes, by attribute name in sorted order (as Keras walks `dir()`)."""
+    attributes = {name: value for name, value in vars(owner).items() if not name.startswith("_")}
+    attributes.update(extra or {})
+    entries = []
+    for name in sorted(attributes):
+        value = attributes[name]
+        where = f"{path}/{name}" if path else name
+        if isinstance(value, Layer):
+            entries += _layer_entries(value, where, visited)
+        elif isinstance(value, list | tuple) and any(isinstance(v, Layer) for v in value):
+            entries += _container_entries([v for v in value if isinstance(v, Layer)], where, visited)
+    return entries
+
+
+def legacy_layer_variables(layer: Layer) -> list[Variable]:
+    """All variables of a layer, sublayers' included, in the legacy `.h5` order (trainable first)."""
+    return list(layer.trainable_weights) + list(layer.non_trainable_weights)

@@ -68,3 +68,45 @@ def compile_two_headed(model, lib):
 def weights_by_path(model):
     """`{'layer/variable': array}`: weights compared without list order or model-name prefixes."""
     return {f"{layer.name}/{w.name}": np.asarray(w.numpy()) for layer in model.layers for w in layer.weights}
+
+
+def custom_classes(lib):
+    """A custom layer holding a sublayer, and a subclassed model, defined against `lib` (Keras or kgraph)."""
+
+    class Residual(lib.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.inner = lib.layers.Dense(units, activation="tanh")
+            self.units = units
+
+        def build(self, input_shape):
+            self.scale = self.add_weight(shape=(self.units,), initializer="ones", name="scale")
+
+        def call(self, inputs):
+            return inputs + self.scale * self.inner(inputs)
+
+    class Classifier(lib.Model):
+        def __init__(self):
+            super().__init__()
+            self.hidden = lib.layers.Dense(4, activation="relu")
+            self.block = Residual(4)
+            self.zhead = lib.layers.Dense(3, activation="softmax")  # sorts after `layers`, as Keras walks it
+
+        def call(self, inputs, training=None):
+            return self.zhead(self.block(self.hidden(inputs)))
+
+    return Residual, Classifier
+
+
+def h5_tree(path):
+    """`{h5 path: shape or None}` of every group and dataset in a file."""
+    import h5py
+
+    found = {}
+
+    def record(name, obj):  # returns None, so h5py keeps visiting
+        found[name] = getattr(obj, "shape", None)
+
+    with h5py.File(path) as f:
+        f.visititems(record)
+    return found

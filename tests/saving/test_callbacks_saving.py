@@ -134,3 +134,15 @@ def test_backup_and_restore_arguments():
         keras.callbacks.BackupAndRestore("")
     with pytest.raises(ValueError, match="save_freq"):
         keras.callbacks.BackupAndRestore("/tmp/x", save_freq="never")
+
+
+def test_checkpoint_every_n_batches(tmp_path):
+    x, y = data(32)
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile(optimizer="sgd", loss="mse", steps_per_execution=1)  # one callback per batch, as in Keras
+    pattern = str(tmp_path / "e{epoch}-b{batch}.weights.h5")
+    checkpoint = keras.callbacks.ModelCheckpoint(pattern, save_weights_only=True, save_freq=3)
+    model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, callbacks=[checkpoint])
+    # 4 batches per epoch; a save every 3 batches seen: batch 3 of epoch 1, batch 2 of epoch 2.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e1-b3.weights.h5", "e2-b2.weights.h5"]

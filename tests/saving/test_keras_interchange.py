@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 
 import kgraph
-from kgraph.saving.model_config import keras_layer_order
 from tests.saving.models import (
     compile_mlp,
     compile_two_headed,
+    custom_classes,
     data,
+    h5_tree,
     mlp,
     two_headed,
     two_input_data,
@@ -137,7 +138,7 @@ def test_configs_match_keras(case):
     assert _float32(kgraph_config) == _float32(keras_config)
     cls = kgraph.Sequential if case == "mlp" else kgraph.Model
     rebuilt = cls.from_config(theirs.get_config())
-    assert [layer.name for layer in keras_layer_order(rebuilt)] == [layer.name for layer in theirs.layers]
+    assert [layer.name for layer in rebuilt.layers] == [layer.name for layer in theirs.layers]
 
 
 def test_keras_reads_the_archive_layout(tmp_path):
@@ -153,12 +154,21 @@ def test_keras_reads_the_archive_layout(tmp_path):
             listing[name] = sorted(archive.namelist())
             (tmp_path / f"{name}.h5").write_bytes(archive.read("model.weights.h5"))
     assert listing["ours"] == listing["theirs"]
-    import h5py
+    assert h5_tree(tmp_path / "ours.h5") == h5_tree(tmp_path / "theirs.h5")
 
-    def tree(path):
-        found = {}
-        with h5py.File(path) as f:
-            f.visititems(lambda name, obj: found.setdefault(name, getattr(obj, "shape", None)))
-        return found
 
-    assert tree(tmp_path / "ours.h5") == tree(tmp_path / "theirs.h5")
+def test_custom_layer_and_subclassed_weights_layout_matches_keras(tmp_path):
+    x = np.random.default_rng(0).normal(size=(5, 6)).astype(np.float32)
+    trees = {}
+    for lib in (keras, kgraph):
+        residual, classifier = custom_classes(lib)
+        inputs = lib.Input((6,))
+        functional = lib.Model(inputs, lib.layers.Dense(2)(residual(6)(inputs)))
+        functional.save_weights(tmp_path / f"{lib.__name__}_functional.weights.h5")
+        subclassed = classifier()
+        subclassed(x)
+        subclassed.save_weights(tmp_path / f"{lib.__name__}_subclassed.weights.h5")
+        trees[lib.__name__] = [
+            h5_tree(tmp_path / f"{lib.__name__}_{kind}.weights.h5") for kind in ("functional", "subclassed")
+        ]
+    assert trees["kgraph"] == trees["keras"]

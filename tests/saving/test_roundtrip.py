@@ -9,7 +9,16 @@ import numpy as np
 import pytest
 
 import kgraph as keras
-from tests.saving.models import compile_mlp, compile_two_headed, data, mlp, two_headed, two_input_data
+from tests.saving.models import (
+    compile_mlp,
+    compile_two_headed,
+    custom_classes,
+    data,
+    h5_tree,
+    mlp,
+    two_headed,
+    two_input_data,
+)
 
 
 def _strings(values):
@@ -191,3 +200,23 @@ def test_load_model_errors(tmp_path):
         keras.models.load_model(tmp_path / "missing.keras")
     with pytest.raises(ValueError, match="File format not supported"):
         keras.models.load_model(tmp_path / "model.pb")
+
+
+def test_sublayers_of_custom_layers_and_subclassed_models_are_saved(tmp_path):
+    residual, classifier = custom_classes(keras)
+    x = np.random.default_rng(0).normal(size=(5, 6)).astype(np.float32)
+    inputs = keras.Input((6,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(residual(6)(inputs)))
+    model.save_weights(tmp_path / "functional.weights.h5")
+    other = keras.Model(inputs := keras.Input((6,)), keras.layers.Dense(2)(residual(6)(inputs)))
+    other.load_weights(tmp_path / "functional.weights.h5")
+    np.testing.assert_allclose(other(x), model(x), rtol=1e-6)
+    assert "layers/residual/inner/vars" in h5_tree(tmp_path / "functional.weights.h5")
+
+    subclassed = classifier()
+    subclassed(x)
+    subclassed.save_weights(tmp_path / "subclassed.weights.h5")
+    again = classifier()
+    again(x)
+    again.load_weights(tmp_path / "subclassed.weights.h5")
+    np.testing.assert_allclose(again(x), subclassed(x), rtol=1e-6)
