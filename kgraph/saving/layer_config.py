@@ -87,7 +87,7 @@ def _accepted_arguments(cls: type) -> set[str] | None:
     accepted: set[str] = set()
     for klass in cls.__mro__:
         init = klass.__dict__.get("__init__")
-        if init is None:
+        if init is None or not issubclass(klass, Layer):  # mixins (the trainer) do not see the kwargs
             continue
         parameters = inspect.signature(init).parameters.values()
         accepted.update(p.name for p in parameters if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL))

@@ -23,6 +23,9 @@ def model_config(model) -> dict:
 
     if isinstance(model, Sequential):
         return _sequential_config(model)
+    if getattr(model, "_subclassed", False):
+        # Keras's default for subclassed models: the base arguments; richer configs override get_config.
+        return {"name": model.name, "trainable": model.trainable, "dtype": dict(FLOAT32_POLICY)}
     return _functional_config(model)
 
 
@@ -266,3 +269,20 @@ def _resolve_tensors(value, created: dict):
     if isinstance(value, dict):
         return {k: _resolve_tensors(v, created) for k, v in value.items()}
     return value
+
+
+def subclassed_from_config(cls, config: dict, custom_objects: dict | None = None):
+    """`cls(**config)`, as Keras revives a model whose config is not a functional graph."""
+    from kgraph.saving.layer_config import layer_kwargs
+
+    try:
+        return cls(**layer_kwargs(cls, config, serialization.all_custom_objects(custom_objects)))
+    except TypeError as error:
+        raise TypeError(
+            "Unable to revive model from config. When overriding the `get_config()` method, make sure that "
+            f"the returned config contains all items used as arguments in the constructor to {cls}, which is "
+            "the default behavior. You can override this default behavior by defining a "
+            "`from_config(cls, config)` class method to specify how to create an instance of "
+            f"{cls.__name__} from its config.\n\nReceived config={config}\n\nError encountered during "
+            f"deserialization: {error}"
+        ) from error

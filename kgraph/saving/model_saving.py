@@ -36,11 +36,13 @@ class ModelSavingMixin:
     def from_config(cls, config: dict, custom_objects: dict | None = None):
         """Rebuilds a model (with fresh weights) from `get_config()` output, Keras's or kgraph's."""
         from kgraph.models.sequential import Sequential
-        from kgraph.saving.model_config import functional_from_config, sequential_from_config
+        from kgraph.saving import model_config
 
         if issubclass(cls, Sequential):
-            return sequential_from_config(cls, config, custom_objects)
-        return functional_from_config(cls, dict(config), custom_objects)
+            return model_config.sequential_from_config(cls, config, custom_objects)
+        if all(key in config for key in ("layers", "input_layers", "output_layers")):
+            return model_config.functional_from_config(cls, dict(config), custom_objects)
+        return model_config.subclassed_from_config(cls, dict(config), custom_objects)
 
     def to_json(self, **kwargs) -> str:
         """The model's config (with build and compile configs) as a JSON string; see `model_from_json`."""
@@ -53,9 +55,11 @@ class ModelSavingMixin:
 
         if not self.built:
             return None
-        if not isinstance(self, Sequential):
-            return {"input_shape": None}  # a functional model is built by its config (Keras writes None too)
-        return {"input_shape": list(self._input_layer.batch_shape)}
+        if isinstance(self, Sequential):
+            return {"input_shape": list(self._input_layer.batch_shape)}
+        if getattr(self, "_subclassed", False):
+            return {"input_shape": list(self.inputs[0].shape)}
+        return {"input_shape": None}  # a functional model is built by its config (Keras writes None too)
 
     def build_from_config(self, config: dict) -> None:
         shape = (config or {}).get("input_shape")

@@ -220,3 +220,27 @@ def test_sublayers_of_custom_layers_and_subclassed_models_are_saved(tmp_path):
     again(x)
     again.load_weights(tmp_path / "subclassed.weights.h5")
     np.testing.assert_allclose(again(x), subclassed(x), rtol=1e-6)
+
+
+class _Subclassed(keras.Model):
+    def __init__(self, width=4, **kwargs):
+        super().__init__(**kwargs)
+        self.width = width
+        self.hidden = keras.layers.Dense(width, activation="relu")
+        self.head = keras.layers.Dense(2)
+
+    def call(self, inputs, training=None):
+        return self.head(self.hidden(inputs))
+
+    def get_config(self):
+        return {**super().get_config(), "width": self.width}
+
+
+def test_subclassed_model_save_and_load(tmp_path):
+    model = _Subclassed(width=5)
+    x, _ = data()
+    model(x)
+    model.save(tmp_path / "sub.keras")
+    restored = keras.models.load_model(tmp_path / "sub.keras", custom_objects={"_Subclassed": _Subclassed})
+    assert restored.width == 5
+    np.testing.assert_allclose(restored(x), model(x), rtol=1e-6)
