@@ -34,7 +34,7 @@ _KERAS_ONLY_ARGUMENTS = {
 def keras_layer_config(layer: Layer) -> dict:
     """`layer.get_config()` as Keras 3 spells it: the dtype as a policy, and Keras's extra arguments."""
     from kgraph.layers.core.input_layer import InputLayer
-    from kgraph.saving.serialization import public_name
+    from kgraph.saving.builtins import public_name
 
     config = dict(layer.get_config())
     if not isinstance(layer, InputLayer) and config.get("dtype") in (None, "float32"):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from kgraph.layers.keras_tensor import CallNode, KerasTensor
 from kgraph.layers.layer import Layer
 from kgraph.saving import serialization
+from kgraph.saving.builtins import builtin_objects, resolve_class
 from kgraph.saving.layer_config import FLOAT32_POLICY
 
 
@@ -156,11 +157,11 @@ def _legacy_layer(layer_data: dict, custom_objects: dict) -> Layer:
     config = dict(layer_data.get("config") or {})
     if class_name == "InputLayer" and "batch_input_shape" in config:
         config["batch_shape"] = config.pop("batch_input_shape")
-    builtins = serialization.builtin_objects()
+    builtins = builtin_objects()
     cls = custom_objects.get(class_name) or builtins["keras.layers"].get(class_name)
     cls = cls or builtins["keras"].get(class_name)
     if cls is None:
-        cls = serialization.resolve_class(class_name, None, "keras.layers", custom_objects)
+        cls = resolve_class(class_name, None, "keras.layers", custom_objects)
     return serialization.instantiate(cls, {"class_name": class_name, "config": config}, custom_objects)
 
 

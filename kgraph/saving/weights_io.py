@@ -20,7 +20,7 @@ def write_entries(h5file, entries: list[StateEntry]) -> None:
         parent = h5file.require_group(entry.path) if entry.path else h5file
         group = parent.create_group("vars")
         group.attrs["name"] = entry.owner
-        values = [v.numpy() for v in entry.variables] + list(entry.constants)
+        values = [v.numpy() for v in entry.variables]
         for index, value in enumerate(values):
             if index in entry.integer:
                 value = np.asarray(np.rint(value), np.int64)
@@ -75,15 +75,12 @@ def _read_entry(h5file, entry: StateEntry, source: str) -> list[np.ndarray] | No
             f"{source}: {label} expects {entry.size} variables, but the file holds "
             f"{len(keys)} variables ({sorted(keys)}) in '{group.name}'."
         )
-    expected = ([v.shape for v in entry.variables] + [c.shape for c in entry.constants])[:size]
+    expected = [v.shape for v in entry.variables][:size]
     values = []
     for index, shape in enumerate(expected):
-        what = f"variable {index} of {label}"
-        if index < len(entry.variables):
-            what += f" ('{entry.variables[index].path}')"
+        what = f"variable {index} of {label} ('{entry.variables[index].path}')"
         dataset = child(group, str(index), source, kind="dataset")
-        integer_ok = index in entry.integer or index >= len(entry.variables)
-        values.append(read_dataset(dataset, shape, source, what, integer_ok=integer_ok))
+        values.append(read_dataset(dataset, shape, source, what, integer_ok=index in entry.integer))
     return values
 
 
@@ -92,8 +89,6 @@ def _label(entry: StateEntry) -> str:
         return f"the optimizer '{entry.owner}'"
     if entry.kind == "model":
         return f"the model '{entry.owner}'"
-    if entry.kind == "seed":
-        return f"the seed generator at '{entry.path}'"
     return f"layer '{entry.owner}'"
 
 

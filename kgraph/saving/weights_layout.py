@@ -11,37 +11,31 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from kgraph.layers.layer import Layer
 from kgraph.variables import Variable
 
 
 @dataclass
 class StateEntry:
-    """One `vars` group: its path, its owner's name and kind, and the values it holds.
-
-    `variables` are kgraph variables filled on load; `constants` are state kgraph does not keep (a Keras
-    seed generator's state) written with a fixed value and checked only for shape on load.
-    """
+    """One `vars` group: its path, its owner's name and kind (model, layer, optimizer), and its variables."""
 
     path: str
     owner: str
     kind: str
     variables: list[Variable] = field(default_factory=list)
-    constants: list[np.ndarray] = field(default_factory=list)
+    #: Indices saved as integers (an optimizer's iteration count).
     integer: set[int] = field(default_factory=set)
     #: A file may hold only this many leading variables (an optimizer saved before its slots existed).
     leading: int | None = None
 
     @property
     def size(self) -> int:
-        return len(self.variables) + len(self.constants)
+        return len(self.variables)
 
     @property
     def nbytes(self) -> int:
-        arrays = [v.value for v in self.variables] + self.constants
-        return int(sum(8 * max(1, a.size) for a in arrays))
+        """An upper bound of the bytes the entry's datasets need (8 per element: int64 or float64 at most)."""
+        return int(sum(8 * max(1, v.value.size) for v in self.variables))
 
 
 def keras_snake_case(name: str) -> str:

@@ -6,7 +6,8 @@ import inspect
 
 import pytest
 
-from kgraph.saving.serialization import builtin_objects, deserialize_keras_object, serialize_keras_object
+from kgraph.saving.builtins import builtin_objects
+from kgraph.saving.serialization import deserialize_keras_object, serialize_keras_object
 
 _BASES = {"Initializer", "Optimizer", "Loss", "LossFunctionWrapper", "Metric", "MeanMetricWrapper"}
 _BASES |= {"LearningRateSchedule", "Model", "Sequential"}
