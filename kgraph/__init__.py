@@ -27,11 +27,13 @@ from kgraph.losses import Loss
 from kgraph.metrics import Metric
 from kgraph.models import Model, Sequential
 from kgraph.optimizers import Optimizer
+from kgraph.tape import GradientTape
 from kgraph.variables import Variable
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "GradientTape",
     "Input",
     "InputLayer",
     "Layer",

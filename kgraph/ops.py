@@ -37,7 +37,15 @@ def _eager_array(x):
     return array.astype(np.float32)
 
 
+def _materialized(x):
+    """A tensor a gradient tape already computed is, outside any trace, just its value."""
+    if isinstance(x, Sym) and current_graph() is None and x.id in x.graph.nx.graph.get("values", {}):
+        return x.numpy()
+    return x
+
+
 def _apply(op: str, *inputs, **attrs):
+    inputs = tuple(_materialized(x) for x in inputs)
     if _is_symbolic(inputs):
         return emit(op, *inputs, **attrs)
     arrays = [_eager_array(x) for x in inputs]

@@ -122,6 +122,19 @@ class Sym:
             )
         return value
 
+    def numpy(self) -> np.ndarray:
+        """The value computed for this tensor by the last `GradientTape.gradient` over its graph."""
+        values = self.graph.nx.graph.get("values", {})
+        if self.id not in values:
+            raise ValueError("A symbolic tensor has a value only after GradientTape.gradient() ran its tape.")
+        return values[self.id]
+
+    def __float__(self) -> float:
+        return float(self.numpy())
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.numpy(), dtype=dtype)
+
     __hash__ = object.__hash__
 
 
@@ -165,6 +178,11 @@ def as_sym(value, graph: Graph) -> Sym:
     if isinstance(value, numbers.Number | np.number | bool):
         return Sym(graph, graph.add("const", value=float(value), shape=(), dtype="float32"))
     if isinstance(value, np.ndarray):
+        feeds = graph.nx.graph.get("feeds")
+        if feeds is not None:  # a gradient tape: arrays are the program's inputs, so its graph stays the same
+            name = f"feed{len(feeds)}"
+            feeds[name] = value
+            return Sym(graph, graph.add("input", name=name, shape=value.shape, dtype="float32"))
         dtype = "int32" if value.dtype.kind in "iu" else "float32"
         return Sym(graph, graph.add("const", value=value.astype(dtype), shape=value.shape, dtype=dtype))
     raise TypeError(f"Cannot use {type(value).__name__} {value!r} as a tensor.")

@@ -84,6 +84,10 @@ class Graph:
             data["node"] = dataclasses.replace(data["node"], attrs=dict(data["node"].attrs))
         for _, _, data in copied.edges(data=True):
             data["positions"] = list(data["positions"])
+        # Trace bookkeeping (variable nodes, writes, feeds) is per graph: a copy gets its own containers.
+        copied.graph.update(
+            {k: type(v)(v) if isinstance(v, dict | list) else v for k, v in self.nx.graph.items()}
+        )
         g = Graph(copied, dict(self.outputs), list(self.effects), self.fusion, self.memory)
         g._ids = itertools.count(max(self.nx.nodes, default=-1) + 1)
         return g

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from kgraph import initializers, regularizers
-from kgraph.ir.builder import Sym, current_graph, emit, origin, tracing
+from kgraph.ir.builder import Sym, as_sym, current_graph, emit, origin, tracing
 from kgraph.ir.graph import Graph
 from kgraph.layers.input_spec import InputSpec, check_input_spec
 from kgraph.layers.keras_tensor import KerasTensor, to_structure
@@ -219,6 +219,10 @@ class Layer:
         check_input_spec(self, self.input_spec, shapes)
         self._ensure_built(shapes if isinstance(inputs, list | tuple) else shapes[0])
         check_input_spec(self, self.input_spec, shapes)
+        graph = current_graph()
+        if graph is not None and graph.nx.graph.get("feeds") is not None:  # arrays on a gradient tape
+            flat = [x if isinstance(x, Sym) else as_sym(np.asarray(x, np.float32), graph) for x in flat]
+            inputs = flat if isinstance(inputs, list | tuple) else flat[0]
         if not any(isinstance(x, Sym) for x in flat):
             inputs = (
                 [np.asarray(x, np.float32) for x in flat]

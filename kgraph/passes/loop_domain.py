@@ -37,10 +37,11 @@ def classify(shape, domain) -> str | None:
     if all(d == 1 for d in shape):
         return SCALAR
     lead, cols = domain[:-1], domain[-1:]
-    if lead and (shape in (lead, lead + (1,)) or (shape[-1:] == (1,) and _squeeze(shape) == _squeeze(lead))):
-        return ROW
+    # Broadcasting aligns shapes on the right: (C,) in a (C, C) loop is a column value, not a row value.
     if shape[-1:] == cols and _squeeze(shape) == cols:
         return COL
+    if lead and (shape in (lead, lead + (1,)) or (shape[-1:] == (1,) and _squeeze(shape) == _squeeze(lead))):
+        return ROW
     return None
 
 
@@ -127,6 +128,11 @@ def analyze(graph: Graph, nodes: list[int], domain: tuple, anchor: int | None = 
                     f"the loop over {_fmt(domain)}"
                 )
         else:
+            for value, value_kind in zip(values, in_kinds, strict=True):
+                if value_kind == ROW and graph.type(value).rank < node.type.rank:
+                    raise Unfusable(
+                        f"%{node_id} = {node.op} broadcasts the per-row value %{value} against its last axes"
+                    )
             kind = _join(in_kinds)
             declared = classify(node.type.shape, domain)
             if declared is None or not _broadcasts_to(kind, declared):

@@ -1,0 +1,108 @@
+"""GradientTape: the low-level training loop of Keras's overview, compiled and cached per loop body."""
+
+import numpy as np
+import pytest
+
+import kgraph
+from kgraph import ops
+
+
+def _digits():
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    order = np.random.default_rng(0).permutation(len(digits.target))  # a random split, as in the demo
+    x = (digits.data[order] / 16.0).astype(np.float32)
+    return x, kgraph.utils.to_categorical(digits.target[order], 10).astype(np.float32), digits.target[order]
+
+
+def _mlp():
+    return kgraph.Sequential(
+        [
+            kgraph.Input((64,)),
+            kgraph.layers.Dense(32, activation="relu"),
+            kgraph.layers.Dense(10, activation="softmax"),
+        ]
+    )
+
+
+def test_custom_loop_learns_digits():
+    x, y, labels = _digits()
+    kgraph.utils.set_random_seed(0)
+    model = _mlp()
+    optimizer = kgraph.optimizers.Adam(learning_rate=0.01)
+    loss_fn = kgraph.losses.kl_divergence
+    for _ in range(8):
+        for i in range(0, 1400, 64):
+            inputs, targets = x[i : i + 64], y[i : i + 64]
+            with kgraph.GradientTape() as tape:
+                predictions = model(inputs)
+                loss_value = loss_fn(targets, predictions)
+            gradients = tape.gradient(loss_value, model.trainable_weights)
+            optimizer.apply_gradients(zip(gradients, model.trainable_weights, strict=True))
+    assert float(ops.mean(loss_value)) < 0.5
+    accuracy = (model.predict(x[1400:], verbose=0).argmax(1) == labels[1400:]).mean()
+    assert accuracy > 0.9
+
+
+def test_custom_loop_and_fit_take_the_same_steps():
+    x, y, _ = _digits()
+    x, y = x[:96], y[:96]
+    kgraph.utils.set_random_seed(1)
+    looped, fitted = _mlp(), _mlp()
+    fitted.set_weights(looped.get_weights())
+    optimizer = kgraph.optimizers.SGD(learning_rate=0.1, momentum=0.9)
+    for i in range(0, 96, 32):
+        with kgraph.GradientTape() as tape:
+            loss = ops.mean(kgraph.losses.categorical_crossentropy(y[i : i + 32], looped(x[i : i + 32])))
+        grads = tape.gradient(loss, looped.trainable_weights)
+        optimizer.apply_gradients(zip(grads, looped.trainable_weights, strict=True))
+    fitted.compile(
+        optimizer=kgraph.optimizers.SGD(learning_rate=0.1, momentum=0.9), loss="categorical_crossentropy"
+    )
+    fitted.fit(x, y, batch_size=32, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(looped.get_weights(), fitted.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_tape_gradients_match_finite_differences():
+    rng = np.random.default_rng(0)
+    w = kgraph.Variable(rng.normal(size=(3, 4)).astype(np.float32), name="w")
+    b = kgraph.Variable(rng.normal(size=(4,)).astype(np.float32), name="b")
+    x = rng.normal(size=(5, 3)).astype(np.float32)
+
+    def f(w_value, b_value):
+        z = ops.tanh(ops.matmul(x, w_value) + b_value)
+        return ops.sum(ops.softmax(z) * ops.log1p(ops.square(z))) + ops.max(ops.sigmoid(z))
+
+    with kgraph.GradientTape() as tape:
+        value = f(w, b)
+    grad_w, grad_b = tape.gradient(value, [w, b])
+    np.testing.assert_allclose(float(value), f(w.numpy(), b.numpy()), rtol=1e-5)
+    for variable, grad in ((w, grad_w), (b, grad_b)):
+        base = variable.numpy().astype(np.float64)
+        numeric = np.zeros_like(base)
+        for index in np.ndindex(base.shape):
+            plus, minus = base.copy(), base.copy()
+            plus[index] += 1e-3
+            minus[index] -= 1e-3
+            args = [(plus if v is variable else v.numpy()) for v in (w, b)]
+            high = float(f(*[a.astype(np.float64) for a in args]))
+            args = [(minus if v is variable else v.numpy()) for v in (w, b)]
+            low = float(f(*[a.astype(np.float64) for a in args]))
+            numeric[index] = (high - low) / 2e-3
+        np.testing.assert_allclose(grad, numeric, rtol=1e-3, atol=1e-4)
+
+
+def test_persistence_and_unconnected_sources():
+    w = kgraph.Variable(np.ones((2,), np.float32))
+    unused = kgraph.Variable(np.ones((3,), np.float32))
+    with kgraph.GradientTape() as tape:
+        loss = ops.sum(ops.square(w))
+    np.testing.assert_allclose(tape.gradient(loss, w), [2.0, 2.0])
+    with pytest.raises(RuntimeError, match="non-persistent"):
+        tape.gradient(loss, w)
+    with kgraph.GradientTape(persistent=True) as tape:
+        loss = ops.sum(ops.square(w) * 3.0)
+    assert tape.gradient(loss, [w, unused])[1] is None
+    np.testing.assert_allclose(tape.gradient(loss, [unused], unconnected_gradients="zero")[0], np.zeros(3))
