@@ -1,9 +1,10 @@
 """GradientTape: gradients of code written with layers and `kgraph.ops`, compiled and cached.
 
 Inside `with GradientTape() as tape:` every op is traced into a graph; arrays that enter the computation
-become the program's inputs ("feeds"), so the graph of a loop body is the same at every iteration. `tape.gradient`
-adds the backward graph, and runs forward and backward as one compiled program, looked up in a cache keyed by
-the graph's text and its feeds' shapes: the first iteration compiles, later ones only trace and run.
+become the program's inputs ("feeds"), so the graph of a loop body is the same at every iteration.
+`tape.gradient` adds the backward graph and runs forward and backward as one compiled program, looked up in a
+cache keyed by the graph's text and its feeds' shapes: the first iteration compiles, later ones only trace and
+run.
 
 Values computed on the tape (the loss) can be read after `gradient` with `float(loss)` or `loss.numpy()`.
 """
