@@ -237,3 +237,10 @@ def set_image_data_format(value: str) -> None:
     """
     if value != "channels_last":
         raise ValueError(f"Invalid image_data_format {value!r}: kgraph supports only 'channels_last'.")
+
+
+def enable_unsafe_deserialization() -> None:
+    """Lets every later load rebuild Python lambdas from files, as `safe_mode=False` does (Keras's switch)."""
+    from kgraph.saving.serialization import enable_unsafe_deserialization as enable
+
+    enable()

@@ -122,3 +122,13 @@ def test_lambda_needs_unsafe_mode():
     with pytest.raises(ValueError, match="safe_mode=False"):
         keras.saving.deserialize_keras_object(config)
     assert keras.saving.deserialize_keras_object(config, safe_mode=False)(3) == 6
+
+
+def test_enable_unsafe_deserialization_is_global(monkeypatch):
+    from kgraph.saving import serialization
+
+    monkeypatch.setattr(serialization, "_UNSAFE_GLOBALLY", None)
+    with pytest.warns(UserWarning, match="lambda"):
+        config = keras.saving.serialize_keras_object(lambda x: x + 1)
+    keras.config.enable_unsafe_deserialization()
+    assert keras.saving.deserialize_keras_object(config)(1) == 2

@@ -244,3 +244,13 @@ def test_subclassed_model_save_and_load(tmp_path):
     restored = keras.models.load_model(tmp_path / "sub.keras", custom_objects={"_Subclassed": _Subclassed})
     assert restored.width == 5
     np.testing.assert_allclose(restored(x), model(x), rtol=1e-6)
+
+
+def test_load_without_compiling(tmp_path):
+    model = mlp(keras)
+    compile_mlp(model, keras)
+    model.save(tmp_path / "m.keras")
+    restored = keras.models.load_model(tmp_path / "m.keras", compile=False)
+    assert not restored.compiled and restored.optimizer is None
+    x, _ = data()
+    np.testing.assert_allclose(restored(x), model(x), rtol=1e-6)
