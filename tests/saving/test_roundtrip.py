@@ -254,3 +254,64 @@ def test_load_without_compiling(tmp_path):
     assert not restored.compiled and restored.optimizer is None
     x, _ = data()
     np.testing.assert_allclose(restored(x), model(x), rtol=1e-6)
+
+
+_KERAS2_DENSE = {
+    "name": "dense",
+    "trainable": True,
+    "dtype": "float32",
+    "units": 2,
+    "activation": "relu",
+    "use_bias": True,
+    "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": None}},
+    "bias_initializer": {"class_name": "Zeros", "config": {}},
+    "kernel_regularizer": None,
+    "bias_regularizer": None,
+    "activity_regularizer": None,
+    "kernel_constraint": None,
+    "bias_constraint": None,
+}
+_KERAS2_INPUT = {
+    "batch_input_shape": [None, 3],
+    "dtype": "float32",
+    "sparse": False,
+    "ragged": False,
+    "name": "input_1",
+}
+
+
+def test_keras2_json_configs():
+    functional = {
+        "class_name": "Functional",
+        "config": {
+            "name": "model",
+            "layers": [
+                {"class_name": "InputLayer", "config": _KERAS2_INPUT, "name": "input_1", "inbound_nodes": []},
+                {
+                    "class_name": "Dense",
+                    "config": _KERAS2_DENSE,
+                    "name": "dense",
+                    "inbound_nodes": [[["input_1", 0, 0, {}]]],
+                },
+            ],
+            "input_layers": [["input_1", 0, 0]],
+            "output_layers": [["dense", 0, 0]],
+        },
+        "keras_version": "2.13.1",
+        "backend": "tensorflow",
+    }
+    model = keras.models.model_from_json(json.dumps(functional))
+    assert [layer.name for layer in model.layers] == ["input_1", "dense"]
+    assert model.layers[1].kernel.shape == (3, 2)
+    sequential = {
+        "class_name": "Sequential",
+        "config": {
+            "name": "sequential",
+            "layers": [
+                {"class_name": "InputLayer", "config": _KERAS2_INPUT},
+                {"class_name": "Dense", "config": _KERAS2_DENSE},
+            ],
+        },
+    }
+    model = keras.models.model_from_json(json.dumps(sequential))
+    assert model.built and model.layers[0].kernel.shape == (3, 2)
