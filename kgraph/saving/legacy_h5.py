@@ -91,12 +91,14 @@ def load_legacy_h5(filepath: str, custom_objects=None, compile: bool = True, saf
                 model = model_from_legacy_config(model_config, objects)
         except (TypeError, ValueError) as error:
             raise type(error)(f"Could not rebuild the model saved in {source}: {error}") from error
-        load_model_weights(_group(f, "model_weights", source), model, source)
+        load_model_weights(required_group(f, "model_weights", source), model, source)
         training_config = _json_attr(f, "training_config", source) if compile else None
         if training_config is not None:
             compile_from_training_config(model, training_config, objects)
             if "optimizer_weights" in f:
-                _load_optimizer_weights(_group(f, "optimizer_weights", source), model.optimizer, source)
+                _load_optimizer_weights(
+                    required_group(f, "optimizer_weights", source), model.optimizer, source
+                )
     return model
 
 
@@ -122,7 +124,7 @@ def load_model_weights(group, model, source: str, skip_mismatch: bool = False) -
     layers = [layer for layer in model.layers if legacy_layer_variables(layer)]
     saved = []
     for name in string_list_attr(group, "layer_names"):
-        layer_group = _group(group, name, source)
+        layer_group = required_group(group, name, source)
         if string_list_attr(layer_group, "weight_names"):
             saved.append((name, layer_group))
     if len(saved) != len(layers):
@@ -143,7 +145,9 @@ def load_model_weights(group, model, source: str, skip_mismatch: bool = False) -
         for variable, weight_name in zip(variables, names, strict=True):
             what = f"weight '{weight_name}' of layer '{layer.name}'"
             try:
-                value = read_dataset(_dataset(layer_group, weight_name, source), variable.shape, source, what)
+                value = read_dataset(
+                    required_dataset(layer_group, weight_name, source), variable.shape, source, what
+                )
             except Mismatch as error:
                 problems.append(str(error))
                 continue
@@ -174,7 +178,11 @@ def _load_optimizer_weights(group, optimizer, source: str) -> None:
     try:
         values = [
             read_dataset(
-                _dataset(group, name, source), v.shape, source, f"optimizer weight '{name}'", integer_ok=True
+                required_dataset(group, name, source),
+                v.shape,
+                source,
+                f"optimizer weight '{name}'",
+                integer_ok=True,
             )
             for name, v in zip(names, variables, strict=True)
         ]
@@ -185,7 +193,7 @@ def _load_optimizer_weights(group, optimizer, source: str) -> None:
         variable.assign(np.asarray(value, np.float32))
 
 
-def _group(parent, path: str, source: str):
+def required_group(parent, path: str, source: str):
     node = parent
     for part in path.split("/"):
         try:
@@ -197,9 +205,9 @@ def _group(parent, path: str, source: str):
     return node
 
 
-def _dataset(parent, path: str, source: str):
+def required_dataset(parent, path: str, source: str):
     *groups, name = path.split("/")
-    node = _group(parent, "/".join(groups), source) if groups else parent
+    node = required_group(parent, "/".join(groups), source) if groups else parent
     try:
         return child(node, name, source, kind="dataset")
     except KeyError as error:

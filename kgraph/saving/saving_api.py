@@ -176,7 +176,7 @@ def load_weights(model, filepath, skip_mismatch: bool = False, **kwargs) -> None
         with open_h5(filepath, "r", source) as h5file:
             group = h5file
             if "layer_names" not in h5file.attrs and "model_weights" in h5file:
-                group = legacy_h5._group(h5file, "model_weights", source)
+                group = legacy_h5.required_group(h5file, "model_weights", source)
             legacy_h5.load_model_weights(group, model, source, skip_mismatch)
 
 

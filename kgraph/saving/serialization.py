@@ -211,6 +211,8 @@ def deserialize_keras_object(config, custom_objects: dict | None = None, safe_mo
     if isinstance(config, list | tuple):
         return [deserialize_keras_object(x, custom_objects, safe_mode) for x in config]
     if not isinstance(config, dict):
+        if callable(config) or hasattr(config, "get_config"):
+            return config  # already an object (a custom object rebuilt for a layer's constructor)
         raise TypeError(f"Could not parse config: {config!r}")
     if "class_name" not in config or "config" not in config:
         return {
