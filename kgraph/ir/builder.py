@@ -132,6 +132,15 @@ class Sym:
     def __float__(self) -> float:
         return float(self.numpy())
 
+    def __bool__(self) -> bool:
+        origin_name = self.graph.node(self.id).origin
+        where = f" in layer '{origin_name}'" if origin_name else ""
+        raise TypeError(
+            f"A symbolic tensor{where} has no truth value while the program is traced: Python `if`, `while`, "
+            "`and`/`or` on tensors cannot be compiled. Use kgraph.ops.where(condition, x, y), ops.maximum, "
+            "ops.minimum or ops.clip instead."
+        )
+
     def __array__(self, dtype=None, copy=None):
         return np.asarray(self.numpy(), dtype=dtype)
 

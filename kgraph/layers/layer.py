@@ -197,7 +197,7 @@ class Layer:
         """Output shape(s) for `input_shape`, found by tracing `call` (layers may override)."""
         shapes = input_shape if _is_shape_list(input_shape) else [input_shape]
         graph = Graph()
-        with tracing(graph):
+        with tracing(graph), origin(self.name):
             syms = [
                 Sym(graph, graph.add("input", name=f"shape{i}", shape=tuple(s))) for i, s in enumerate(shapes)
             ]

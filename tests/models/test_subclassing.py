@@ -66,3 +66,52 @@ def test_custom_layer_matches_the_same_computation_written_with_ops():
 
     np.testing.assert_allclose(run_traced(lambda t: layer(t), x, backend="cpu"), out, rtol=1e-5, atol=1e-6)
     assert ops.shape(out) == (8, 6)
+
+
+class ScaledSquaredError(keras.Loss):
+    """A custom Loss subclass: its `call` is traced into the training step."""
+
+    def __init__(self, scale=2.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = scale
+
+    def call(self, y_true, y_pred):
+        return self.scale * ops.mean(ops.square(y_true - y_pred), axis=-1)
+
+
+class MeanPrediction(keras.Metric):
+    """A custom Metric subclass: update_state is traced, result() reads the variables."""
+
+    def __init__(self, name="mean_prediction", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.total = self.add_variable((), initializer="zeros", name="total")
+        self.count = self.add_variable((), initializer="zeros", name="count")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        self.total.assign_add(ops.sum(y_pred))
+        self.count.assign_add(ops.count(y_pred))
+
+    def result(self):
+        return float(self.total.numpy() / max(float(self.count.numpy()), 1.0))
+
+
+def test_custom_loss_and_metric_compile_into_the_step():
+    x, _ = _data(32)
+    y = x[:, :2] * 0.5
+    model = keras.Sequential([keras.Input((6,)), layers.Dense(2)])
+    model.compile(optimizer="sgd", loss=ScaledSquaredError(), metrics=[MeanPrediction()])
+    logs = model.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
+    prediction = model.predict(x, verbose=0)
+    np.testing.assert_allclose(logs["loss"], 2.0 * np.mean(np.square(y - prediction)), rtol=1e-5)
+    np.testing.assert_allclose(logs["mean_prediction"], prediction.mean(), rtol=1e-5, atol=1e-6)
+
+
+def test_python_branching_on_a_tensor_gives_a_clear_error():
+    class Branchy(keras.Layer):
+        def call(self, inputs):
+            return inputs if ops.sum(inputs) > 0 else -inputs
+
+    import pytest
+
+    with pytest.raises(TypeError, match="layer 'branchy'.*ops.where"):
+        keras.Sequential([keras.Input((3,)), Branchy(name="branchy")])
