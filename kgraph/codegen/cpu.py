@@ -221,13 +221,19 @@ def _loop_source(graph: Graph, layout: ProgramLayout, views: _Views) -> str:
         # Element loops, not slice assignment: Numba compiles slice assignment with a shape-error path that
         # formats strings and costs seconds of compile time.
         for k in range(n_in):
-            lines += [
-                f"            for f in range(data_{k}.shape[1]):",
-                f"                value = data_{k}[j, f]",
-                f"                scratch_{k}[i, f] = value",
-                "                if value != value and nan_row < 0:",
-                "                    nan_row = j",
-            ]
+            if n_out:  # predict checks its rows for NaN here; fit and evaluate validated the data up front
+                lines += [
+                    f"            for f in range(data_{k}.shape[1]):",
+                    f"                value = data_{k}[j, f]",
+                    f"                scratch_{k}[i, f] = value",
+                    "                if value != value and nan_row < 0:",
+                    "                    nan_row = j",
+                ]
+            else:
+                lines += [
+                    f"            for f in range(data_{k}.shape[1]):",
+                    f"                scratch_{k}[i, f] = data_{k}[j, f]",
+                ]
     step_args = ", ".join(["store", "consts", "arena", *(f"scratch_{k}" for k in range(n_in)), "n"])
     lines.append(f"        step({step_args})")
     for k, name in enumerate(layout.outputs):

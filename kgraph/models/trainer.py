@@ -175,7 +175,10 @@ class Trainer:
         """Runs `steps` batches, `steps_per_execution` at a time; callbacks between native calls."""
         store, _ = self._store_array()
         step = 0
-        chunk = 1 if self.steps_per_execution == "auto" else self.steps_per_execution
+        auto = self.steps_per_execution == "auto"
+        # 'auto' starts with one step (it may compile), then sizes calls from the measured step time; the size
+        # carries over to the program's next epoch.
+        chunk = getattr(program, "auto_chunk", 1) if auto else self.steps_per_execution
         while step < steps and not self.stop_training:
             count = min(chunk, steps - step)
             on_batch_begin(step)
@@ -184,9 +187,9 @@ class Trainer:
             elapsed = time.perf_counter() - start
             step += count
             on_batch_end(step - 1)
-            if self.steps_per_execution == "auto":
-                per_step = elapsed / count
-                chunk = max(1, int(_TARGET_SECONDS_PER_CALL / max(per_step, 1e-7)))
+            if auto:
+                chunk = max(1, int(_TARGET_SECONDS_PER_CALL * count / max(elapsed, 1e-9)))
+                program.auto_chunk = chunk
 
     def _logs(self) -> dict:
         return self._state.logs()
