@@ -115,3 +115,34 @@ def test_python_branching_on_a_tensor_gives_a_clear_error():
 
     with pytest.raises(TypeError, match="layer 'branchy'.*ops.where"):
         keras.Sequential([keras.Input((3,)), Branchy(name="branchy")])
+
+
+class MyDense(keras.Layer):
+    """Dense written as a custom layer."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight((input_shape[-1], self.units), initializer="glorot_uniform", name="kernel")
+        self.bias = self.add_weight((self.units,), initializer="zeros", name="bias")
+
+    def call(self, inputs):
+        return ops.relu(ops.matmul(inputs, self.kernel) + self.bias)
+
+
+def test_a_dense_written_as_a_custom_layer_matches_and_fuses_like_the_builtin():
+    x, y = _data(48)
+    built_in = keras.Sequential([keras.Input((6,)), layers.Dense(8, activation="relu"), layers.Dense(3)])
+    custom = keras.Sequential([keras.Input((6,)), MyDense(8), layers.Dense(3)])
+    custom.set_weights(built_in.get_weights())
+    for model in (built_in, custom):
+        model.compile(optimizer="sgd", loss="mse")
+        model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    for a, b in zip(built_in.get_weights(), custom.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    kernels = [[k.name.split("_", 1)[1] for k in p.graph.fusion.kernels] for m in (built_in, custom)
+               for p in m._programs.values()]
+    assert kernels[0] == kernels[1]
+    assert kernels[0][0].startswith("matmul_add_relu")
