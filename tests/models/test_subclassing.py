@@ -125,7 +125,9 @@ class MyDense(keras.Layer):
         self.units = units
 
     def build(self, input_shape):
-        self.kernel = self.add_weight((input_shape[-1], self.units), initializer="glorot_uniform", name="kernel")
+        self.kernel = self.add_weight(
+            (input_shape[-1], self.units), initializer="glorot_uniform", name="kernel"
+        )
         self.bias = self.add_weight((self.units,), initializer="zeros", name="bias")
 
     def call(self, inputs):
@@ -142,7 +144,10 @@ def test_a_dense_written_as_a_custom_layer_matches_and_fuses_like_the_builtin():
         model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
     for a, b in zip(built_in.get_weights(), custom.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
-    kernels = [[k.name.split("_", 1)[1] for k in p.graph.fusion.kernels] for m in (built_in, custom)
-               for p in m._programs.values()]
+    kernels = [
+        [k.name.split("_", 1)[1] for k in p.graph.fusion.kernels]
+        for m in (built_in, custom)
+        for p in m._programs.values()
+    ]
     assert kernels[0] == kernels[1]
     assert kernels[0][0].startswith("matmul_add_relu")
