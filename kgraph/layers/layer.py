@@ -7,6 +7,8 @@ symbolic tensor (a program being traced) it adds the layer's ops to that graph. 
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
 import warnings
 
@@ -248,9 +250,7 @@ class Layer:
             graph.nx.graph.setdefault("added_losses", []).append(loss)
 
     def _accepts_training(self) -> bool:
-        import inspect
-
-        return "training" in inspect.signature(self.call).parameters
+        return _call_takes_training(type(self))
 
     def _call_symbolic(self, inputs, training, **kwargs):
         from kgraph.layers.keras_tensor import CallNode
@@ -288,3 +288,9 @@ def _is_shape(x) -> bool:
 
 def _is_shape_list(x) -> bool:
     return isinstance(x, list | tuple) and len(x) > 0 and all(isinstance(s, list | tuple) for s in x)
+
+
+@functools.cache
+def _call_takes_training(layer_class: type) -> bool:
+    """Whether a layer class's `call` has a `training` argument (inspected once per class)."""
+    return "training" in inspect.signature(layer_class.call).parameters

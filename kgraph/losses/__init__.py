@@ -136,18 +136,23 @@ def deserialize_function(config: str | dict, custom_objects: dict | None = None)
     return found
 
 
+def serialize_instance(obj, keras_module: str, builtins: dict) -> dict:
+    """The Keras-format config dict of a loss or metric object: built-in classes name Keras's module."""
+    cls = type(obj)
+    builtin = builtins.get(cls.__name__) is cls
+    return {
+        "module": keras_module if builtin else cls.__module__,
+        "class_name": cls.__name__,
+        "config": obj.get_config(),
+        "registered_name": None if builtin else cls.__name__,
+    }
+
+
 def serialize(loss) -> dict:
     """Returns a loss's Keras-format config dict (`module`, `class_name`, `config`, `registered_name`)."""
     if not isinstance(loss, Loss):
         return serialize_function(loss)
-    cls = type(loss)
-    builtin = ALL_OBJECTS.get(cls.__name__) is cls
-    return {
-        "module": "keras.losses" if builtin else cls.__module__,
-        "class_name": cls.__name__,
-        "config": loss.get_config(),
-        "registered_name": None if builtin else cls.__name__,
-    }
+    return serialize_instance(loss, "keras.losses", ALL_OBJECTS)
 
 
 def deserialize(name: str | dict, custom_objects: dict | None = None):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from kgraph.losses import deserialize_function, serialize_function
+from kgraph.losses import deserialize_function, serialize_function, serialize_instance
 from kgraph.losses.functions import (
     binary_crossentropy,
     categorical_crossentropy,
@@ -165,14 +165,7 @@ def serialize(metric) -> dict:
     """Returns a metric's Keras-format config dict (`module`, `class_name`, `config`, `registered_name`)."""
     if not isinstance(metric, Metric):
         return serialize_function(metric)
-    cls = type(metric)
-    builtin = ALL_OBJECTS.get(cls.__name__) is cls
-    return {
-        "module": "keras.metrics" if builtin else cls.__module__,
-        "class_name": cls.__name__,
-        "config": metric.get_config(),
-        "registered_name": None if builtin else cls.__name__,
-    }
+    return serialize_instance(metric, "keras.metrics", ALL_OBJECTS)
 
 
 def deserialize(config: str | dict, custom_objects: dict | None = None):

@@ -129,11 +129,12 @@ def plan_memory(graph: Graph, batch_size: int) -> Graph:
             _new_buffer(graph, anchor, index, buffers, buffer_of, storage, batch_size, last_use)
             no_reuse += graph.type(anchor).nbytes(batch_size)
         in_place = _in_place_candidates(graph, kernel, index, buffers, buffer_of)
+        kinds = analyze(graph, kernel.nodes, kernel.domain, kernel.anchor).kind if in_place else {}
         for value in fresh:
             no_reuse += graph.type(value).nbytes(batch_size)
             size = _aligned(graph.type(value).size(batch_size))
             reuse = next((b for b in in_place if buffers[b].size == size), None)
-            if reuse is not None and _is_full(graph, kernel, value):
+            if reuse is not None and kinds.get(value) == FULL:
                 in_place.remove(reuse)
                 buffer_of[value] = reuse
                 buffers[reuse].values.append(value)
@@ -151,11 +152,6 @@ def plan_memory(graph: Graph, batch_size: int) -> Graph:
             storage[value] = Storage("arena", st.key, buffers[st.key].offset)
     graph.memory = MemoryPlan(batch_size, storage, buffers, arena, no_reuse, lower_bound * 4)
     return graph
-
-
-def _is_full(graph: Graph, kernel, value: int) -> bool:
-    info = analyze(graph, kernel.nodes, kernel.domain, kernel.anchor)
-    return info.kind.get(value) == FULL
 
 
 def _new_buffer(graph, value, index, buffers, buffer_of, storage, batch_size, last_use) -> None:
