@@ -40,11 +40,6 @@ sgemm = types.ExternalFunction(
 )
 
 
-def blas_library_names() -> tuple[str, ...]:
-    """File names threadpoolctl reports for this BLAS, to set its thread count."""
-    return (os.path.basename(BLAS_PATH),)
-
-
 __all__ = ["NO_TRANS", "ROW_MAJOR", "TRANS", "set_blas_threads", "sgemm"]
 
 

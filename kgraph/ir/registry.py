@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kgraph.ir.types import TensorType
-
 KINDS = ("source", "elementwise", "reduction", "gemm", "injective", "effect")
 
 
@@ -72,7 +70,3 @@ def _load_definitions() -> None:
 def infer_error(origin: str, message: str) -> ValueError:
     where = f"layer '{origin}'" if origin else "an operation"
     return ValueError(f"Invalid input for {where}: {message}")
-
-
-def same_type(types: list[TensorType], attrs: dict, origin: str) -> TensorType:
-    return types[0]

@@ -30,10 +30,6 @@ class TensorType:
     def rank(self) -> int:
         return len(self.shape)
 
-    @property
-    def has_batch(self) -> bool:
-        return None in self.shape
-
     def concrete_shape(self, batch_size: int) -> tuple[int, ...]:
         return tuple(batch_size if d is None else d for d in self.shape)
 

@@ -38,10 +38,6 @@ def unbroadcast(grad, shape):
     return reduced if tuple(reduced.shape) == tuple(shape) else emit("reshape", reduced, shape=tuple(shape))
 
 
-def _f32(x):
-    return np.asarray(x, dtype=np.float32)
-
-
 def elementwise(name, arity, expr, reference, grad=None, dtype=None):
     """Registers an elementwise op whose scalar form is `expr` over `{a}`, `{b}`, `{c}` (and attributes)."""
 
