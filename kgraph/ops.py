@@ -352,6 +352,13 @@ def matmul(x1, x2):
 dot = matmul
 
 
+def take(x, indices, axis=0):
+    """Rows of `x` picked by `indices` (an embedding lookup); indices outside `x` are clamped, as on JAX."""
+    if axis != 0:
+        raise ValueError(f"take supports axis=0 only, received axis={axis}.")
+    return _apply("take", x, cast(indices, "float32") if not _is_symbolic([indices]) else indices)
+
+
 # --- neural-network functions ---------------------------------------------------------------------
 def softmax(x, axis=-1):
     shifted = subtract(x, stop_gradient(max(x, axis, keepdims=True)))

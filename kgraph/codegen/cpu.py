@@ -14,6 +14,7 @@ import numpy as np
 
 from kgraph.codegen.loops import KernelArg, dims, kernel_args, kernel_source, nd_kernel_source
 from kgraph.ir.graph import Graph
+from kgraph.ir.registry import get_op
 from kgraph.passes.loop_domain import COL, FULL, ROW, SCALAR, LoopAnalysis, analyze
 from kgraph.passes.memory import Storage
 
@@ -43,6 +44,7 @@ class ProgramLayout:
 
 
 def shape_source(shape) -> str:
+    """`(n, 3)` for `(None, 3)`; an entry that is already source (`"n * 80"`) is kept."""
     parts = ["n" if d is None else str(d) for d in shape]
     return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
 
@@ -114,6 +116,10 @@ def program_source(graph: Graph, layout: ProgramLayout, title: str) -> str:
             source, values = nd_kernel_source(graph, kernel)
             parts.append(f"{JIT}\n{source}\n")
             args = [views.view(v, shape_source(graph.type(v).shape or (1,))) for v in values]
+        elif kernel.kind == "opaque":
+            source, values, arg_shapes = opaque_kernel_source(graph, kernel, "cpu")
+            parts.append(f"{JIT}\n{source}\n")
+            args = [views.view(v, shape_source(s)) for v, s in zip(values, arg_shapes, strict=True)]
         elif kernel.kind == "copy":
             source, arg_shapes = _copy_source(graph, kernel)
             parts.append(source)
@@ -139,6 +145,18 @@ def program_source(graph: Graph, layout: ProgramLayout, title: str) -> str:
     parts.append(_loop_source(graph, layout, loop_views))
     parts.append(f"{JIT}\ndef seed_random(seed):\n    np.random.seed(seed)\n")
     return "\n\n".join(parts)
+
+
+def opaque_kernel_source(graph: Graph, kernel, backend: str) -> tuple[str, list[int], list[tuple]]:
+    """An opaque op's kernel from its own lowering: the source, the values it takes and their view shapes."""
+    (node_id,) = kernel.nodes
+    node = graph.node(node_id)
+    writer = get_op(node.op).lowerings.get(backend)
+    if writer is None:
+        raise NotImplementedError(f"Op {node.op!r} has no {backend} lowering.")
+    shapes = [graph.type(v).shape for v in node.inputs]
+    source, arg_shapes = writer(kernel.name, shapes, node.type.shape, node.attrs)
+    return source, [*node.inputs, node_id], [tuple(s) or (1,) for s in arg_shapes]
 
 
 def _row_size(shape) -> int:

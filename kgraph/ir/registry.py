@@ -9,9 +9,9 @@ expression the CPU code generator inlines into fused loops.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-KINDS = ("source", "elementwise", "reduction", "gemm", "injective", "effect")
+KINDS = ("source", "elementwise", "reduction", "gemm", "injective", "effect", "opaque")
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,12 @@ class OpDef:
             None for ops that pass no gradient.
         scalar: for elementwise ops, `(argument_expressions, attrs) -> expression` in Numba-compilable Python,
             evaluated per element in float32.
+        lowerings: for opaque ops (a kernel of their own: window gathers, scans), `{backend: writer}` where
+            `writer(name, input_shapes, output_shape, attrs) -> (source, view_shapes)` returns the source of
+            `def name(a0, a1, ..., out, n)` and the shape each array is passed in (inputs, then the output):
+            entries are ints, `None` for the batch size `n`, or a source expression such as `"n * 80"`. The
+            CPU writer's function is compiled with `njit` by the code generator; the CUDA writer's is a host
+            function that launches kernels it defines in the same source.
     """
 
     name: str
@@ -35,6 +41,7 @@ class OpDef:
     reference: Callable
     grad: Callable | None = None
     scalar: Callable | None = None
+    lowerings: dict[str, Callable] = field(default_factory=dict)
 
 
 _REGISTRY: dict[str, OpDef] = {}

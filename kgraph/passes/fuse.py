@@ -13,6 +13,7 @@ Kernel kinds:
            nested loops over its own shape
     view   a reshape: no code, the memory plan gives it its input's storage
     copy   concat, slice or transpose that could not become a view
+    opaque one op with a hand-written lowering of its own (window gathers, scans): runs alone
 
 Every fusion not taken is recorded with its reason (`Fusion.notes`).
 """
@@ -91,6 +92,8 @@ def fuse(graph: Graph) -> Graph:
             notes.append((v, max(group["nodes"]), reason))
         if not placed and kind == "injective":
             _new_group(groups, group_of, v, "view" if node.op == "reshape" else "copy", node.type.shape)
+        elif not placed and kind == "opaque":
+            _new_group(groups, group_of, v, "opaque", node.type.shape)
         elif not placed:
             gid = _new_group(
                 groups, group_of, v, "gemm" if kind == "gemm" else "loop", _natural_domain(graph, v)
@@ -179,7 +182,7 @@ def _group_edges(graph: Graph, groups, group_of) -> list[tuple[int, int]]:
 def _merge_reason(graph: Graph, groups, group_of, position, producer: int, consumer: int) -> str | None:
     a, b = groups[producer], groups[consumer]
     if a["kind"] not in ("loop", "gemm") or b["kind"] not in ("loop", "gemm"):
-        return "view and copy kernels do not merge"
+        return "view, copy and opaque kernels do not merge"
     if a["anchor"] is not None and b["anchor"] is not None:
         return "a kernel holds one matmul"
     anchor = a["anchor"] if a["anchor"] is not None else b["anchor"]
@@ -231,6 +234,8 @@ def _join_reason(graph: Graph, v: int, gid: int, groups, group_of, position) -> 
     node = graph.node(v)
     if group["kind"] not in ("loop", "gemm"):
         return f"its consumer is a {group['kind']} kernel"
+    if get_op(node.op).kind == "opaque":
+        return f"{node.op} is an opaque op with a kernel of its own"
     if get_op(node.op).kind == "injective" and node.op != "reshape":
         return f"{node.op} moves data across the loop's rows and columns"
     if get_op(node.op).kind == "gemm":

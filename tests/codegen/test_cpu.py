@@ -117,6 +117,10 @@ REGRESSIONS = {
         "x",
     ),
     "weights after a size-1 reduction": (lambda a, b: ops.sum(ops.sum(b * 2.0, axis=-1) * a[:, 0]), "xp"),
+    "an opaque gather by computed indices": (
+        lambda a, b: ops.take(np.arange(15.0).reshape(5, 3), ops.floor(b[:, 0] * 5.0)) * a[:, :3],
+        "xp",
+    ),
 }
 
 

@@ -58,6 +58,8 @@ CASES = {
     "concat": ([_any((3, 4)), _any((3, 2))], {"axis": 1}),
     "slice": ([_any((3, 6))], {"axis": 1, "start": 1, "stop": 4}),
     "broadcast_to": ([_any((1, 4))], {"shape": (3, 4)}),
+    "take": ([_any((5, 3)), np.array([[0.0, 4.0], [2.0, 2.0]])], {}),
+    "scatter_add": ([_any((2, 2, 3)), np.array([[0.0, 4.0], [2.0, 2.0]])], {"rows": 5}),
 }
 MATMUL_TRANSPOSES = [(False, True), (True, False), (True, True)]
 
