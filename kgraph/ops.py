@@ -384,3 +384,39 @@ def random_uniform(shape):  # noqa: A002
     if current_graph() is not None:
         return emit("random_uniform", shape=tuple(shape))
     return _EagerContext.rng.random(tuple(shape), dtype=np.float32)
+
+
+def random_normal(shape, mean=0.0, stddev=1.0):  # noqa: A002
+    """Normal numbers drawn anew at every run of the program (Box-Muller from two uniform draws)."""
+    radius = sqrt(multiply(-2.0, log(subtract(1.0, random_uniform(shape)))))  # 1 - u is in (0, 1]
+    angle = multiply(2.0 * math.pi, random_uniform(shape))
+    return add(multiply(multiply(radius, cos(angle)), stddev), mean)
+
+
+def pad(x, pad_width, constant_values=0.0):
+    """`x` with `(before, after)` constant entries around each axis (`pad_width` has one pair per axis)."""
+    if len(pad_width) != ndim(x):
+        raise ValueError(f"pad needs one (before, after) pair per axis of {shape(x)}, received {pad_width}.")
+    symbolic = _is_symbolic([x])
+
+    def fill(axis, count):
+        size = (*shape(x)[:axis], count, *shape(x)[axis + 1 :])
+        if symbolic:
+            return emit("broadcast_to", float(constant_values), shape=size)
+        return np.full(size, constant_values, np.float32)
+
+    for axis, (before, after) in enumerate(pad_width):
+        if before or after:
+            parts = [fill(axis, before)] if before else []
+            parts += [x] + ([fill(axis, after)] if after else [])
+            x = concatenate(parts, axis)
+    return x
+
+
+def repeat(x, repeats: int, axis: int):
+    """Each entry of `x` repeated `repeats` times along `axis` (numpy's `repeat` with an integer count)."""
+    s = list(shape(x))
+    axis = axis % len(s)
+    tiled = broadcast_to(expand_dims(x, axis + 1), (*s[: axis + 1], repeats, *s[axis + 1 :]))
+    size = None if s[axis] is None else s[axis] * repeats
+    return reshape(tiled, (*s[:axis], size, *s[axis + 1 :]))
