@@ -26,15 +26,3 @@ def epsilon() -> float:
 def image_data_format() -> str:
     return config.image_data_format()
 
-
-def standardize_data_format(data_format) -> str:
-    """`data_format` lowercased and checked, or the configured image data format when it is None."""
-    if data_format is None:
-        return image_data_format()
-    data_format = str(data_format).lower()
-    if data_format not in ("channels_first", "channels_last"):
-        raise ValueError(
-            "The `data_format` argument must be one of {'channels_first', 'channels_last'}. "
-            f"Received: data_format={data_format}"
-        )
-    return data_format

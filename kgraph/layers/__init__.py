@@ -6,9 +6,28 @@ from kgraph.layers.core.dropout import Dropout
 from kgraph.layers.core.input_layer import Input, InputLayer
 from kgraph.layers.input_spec import InputSpec
 from kgraph.layers.layer import Layer
+from kgraph.layers.merging.average import Average, average
+from kgraph.layers.merging.dot import Dot, dot
+from kgraph.layers.merging.maximum import Maximum, maximum
 from kgraph.layers.merging.merge import Add, Concatenate, add, concatenate
+from kgraph.layers.merging.minimum import Minimum, minimum
+from kgraph.layers.merging.multiply import Multiply, multiply
+from kgraph.layers.merging.subtract import Subtract, subtract
+from kgraph.layers.normalization.batch_normalization import BatchNormalization
+from kgraph.layers.normalization.layer_normalization import LayerNormalization
+from kgraph.layers.regularization.gaussian_dropout import GaussianDropout
+from kgraph.layers.regularization.gaussian_noise import GaussianNoise
+from kgraph.layers.regularization.spatial_dropout import SpatialDropout1D, SpatialDropout2D, SpatialDropout3D
+from kgraph.layers.reshaping.cropping1d import Cropping1D
+from kgraph.layers.reshaping.cropping2d import Cropping2D
 from kgraph.layers.reshaping.flatten import Flatten
+from kgraph.layers.reshaping.permute import Permute
+from kgraph.layers.reshaping.repeat_vector import RepeatVector
 from kgraph.layers.reshaping.reshape import Reshape
+from kgraph.layers.reshaping.up_sampling1d import UpSampling1D
+from kgraph.layers.reshaping.up_sampling2d import UpSampling2D
+from kgraph.layers.reshaping.zero_padding1d import ZeroPadding1D
+from kgraph.layers.reshaping.zero_padding2d import ZeroPadding2D
 
 __all__ = [
     "Activation",
@@ -22,6 +41,33 @@ __all__ = [
     "InputSpec",
     "Layer",
     "Reshape",
+    "Average",
+    "average",
+    "Dot",
+    "dot",
+    "Maximum",
+    "maximum",
+    "Minimum",
+    "minimum",
+    "Multiply",
+    "multiply",
+    "Subtract",
+    "subtract",
+    "BatchNormalization",
+    "LayerNormalization",
+    "GaussianDropout",
+    "GaussianNoise",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
+    "Cropping1D",
+    "Cropping2D",
+    "Permute",
+    "RepeatVector",
+    "UpSampling1D",
+    "UpSampling2D",
+    "ZeroPadding1D",
+    "ZeroPadding2D",
     "add",
     "concatenate",
 ]

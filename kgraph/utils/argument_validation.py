@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from kgraph import config
+
 
 def standardize_tuple(value, n: int, name: str, allow_zero: bool = False) -> tuple[int, ...]:
     """`value` (an int, or `n` ints) as a tuple of `n` positive ints (non-negative with `allow_zero`).
@@ -21,6 +23,21 @@ def standardize_tuple(value, n: int, name: str, allow_zero: bool = False) -> tup
             raise ValueError(message)
     lowest = 0 if allow_zero else 1
     if any(v < lowest for v in values):
-        raise ValueError(f"{message}, including values {[v for v in values if v < lowest]} that do not "
-                         f"satisfy `value {'>= 0' if allow_zero else '> 0'}`")
+        raise ValueError(
+            f"{message}, including values {[v for v in values if v < lowest]} that do not "
+            f"satisfy `value {'>= 0' if allow_zero else '> 0'}`"
+        )
     return values
+
+
+def standardize_data_format(data_format) -> str:
+    """`data_format` lowercased and checked, or the configured image data format when it is None."""
+    if data_format is None:
+        return config.image_data_format()
+    data_format = str(data_format).lower()
+    if data_format not in ("channels_first", "channels_last"):
+        raise ValueError(
+            "The `data_format` argument must be one of {'channels_first', 'channels_last'}. "
+            f"Received: data_format={data_format}"
+        )
+    return data_format

@@ -1,4 +1,4 @@
-"""BatchNormalization: normalizes each feature by batch statistics in training and moving statistics otherwise.
+"""BatchNormalization: normalizes each feature by batch statistics in training, moving statistics otherwise.
 
 In training the layer also moves its statistics toward the batch's (`moving = moving * momentum + batch * (1 -
 momentum)`, with the biased batch variance, as Keras computes them); the writes are `assign` nodes of the
@@ -27,9 +27,9 @@ class BatchNormalization(Layer):
             initializers of the four weights (zeros, ones, zeros, ones).
         beta_regularizer, gamma_regularizer, beta_constraint, gamma_constraint: as for Dense's weights.
 
-    Weights, in order: gamma (if `scale`), beta (if `center`), moving_mean and moving_variance (not trainable).
-    With `training=True` and a trainable layer, batch statistics are used and the moving ones updated; else the
-    moving statistics are used.
+    Weights, in order: gamma (if `scale`), beta (if `center`), moving_mean and moving_variance (not
+    trainable). With `training=True` and a trainable layer, batch statistics are used and the moving ones
+    updated; else the moving statistics are used.
 
     Example:
         >>> layer = BatchNormalization()

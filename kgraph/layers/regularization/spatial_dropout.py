@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from kgraph import ops
-from kgraph.backend import standardize_data_format
 from kgraph.layers.core.dropout import Dropout
 from kgraph.layers.input_spec import InputSpec
+from kgraph.utils.argument_validation import standardize_data_format
 
 
 class BaseSpatialDropout(Dropout):
