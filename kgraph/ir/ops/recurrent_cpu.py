@@ -1,0 +1,388 @@
+"""CPU kernels of the recurrent scans (see recurrent.py for the ops and their numpy definitions).
+
+Every array is passed flat and indexed as `(b * T + t) * width + column`, so the inner loops over units are
+contiguous and vectorize, and a column block of a time step is a strided matrix over the batch that
+`sgemm` reads or writes in place (leading dimension `T * width`). Per step: one GEMM (two for GRU without
+`reset_after`), then the cell's math as a loop over batch x units. The backward walk keeps its carried state
+gradients in buffers allocated once per call.
+"""
+
+from __future__ import annotations
+
+from kgraph.ir.ops.recurrent import layout
+
+RM, NO, TR = 101, 111, 112
+
+
+def _act(name: str, x: str) -> str:
+    return {
+        "tanh": f"math.tanh({x})",
+        "sigmoid": f"f32(1.0) / (f32(1.0) + math.exp(-{x}))",
+        "relu": f"max({x}, f32(0.0))",
+        "hard_sigmoid": f"min(max(({x} + f32(3.0)) / f32(6.0), f32(0.0)), f32(1.0))",
+        "linear": x,
+    }[name]
+
+
+def _der(name: str, y: str) -> str:
+    """The activation's derivative from its output `y` (a variable name)."""
+    return {
+        "tanh": f"(f32(1.0) - {y} * {y})",
+        "sigmoid": f"({y} * (f32(1.0) - {y}))",
+        "relu": f"(f32(1.0) if {y} > f32(0.0) else f32(0.0))",
+        "hard_sigmoid": f"(f32(1.0) / f32(6.0) if f32(0.0) < {y} < f32(1.0) else f32(0.0))",
+        "linear": "f32(1.0)",
+    }[name]
+
+
+def _steps(shapes) -> int:
+    return shapes[0][1]
+
+
+def _flat(shape) -> object:
+    from kgraph.ir.ops.gather import _count_source
+
+    return (_count_source(shape),)
+
+
+def _indent(lines, depth: int) -> list[str]:
+    return ["    " * depth + line for line in lines]
+
+
+def _time_lines(at, steps: int) -> list[str]:
+    if at["go_backwards"]:
+        return [f"t = {steps - 1} - k", "tp = t + 1"]
+    return ["t = k", "tp = t - 1"]
+
+
+def _previous(names, stash_width: int, steps: int, state_args, offsets) -> list[str]:
+    """Views of the states before step k: the initial states at k == 0, else the previous stash row."""
+    u_src = "u"
+    lines = ["if k == 0:"]
+    lines += [
+        f"    prev_{n} = view({a}, b * {u_src}, ({u_src},))" for n, a in zip(names, state_args, strict=False)
+    ]
+    lines += ["else:", f"    prow = (b * {steps} + tp) * {stash_width}"]
+    lines += [f"    prev_{n} = view(out_stash, prow + {offsets[n]}, ({u_src},))" for n in names]
+    return lines
+
+
+def _gemm(m, n, k, a, lda, b, ldb, c, ldc, trans_a=NO, trans_b=NO, beta="f32(0.0)") -> str:
+    flags = f"{RM}, {trans_a}, {trans_b}"
+    return f"sgemm({flags}, {m}, {n}, {k}, f32(1.0), {a}, {lda}, {b}, {ldb}, {beta}, {c}, {ldc})"
+
+
+def _at(array: str, offset) -> str:
+    return f"ptr(view({array}, {offset}, (1,)))"
+
+
+def _scan(name, shapes, out_shape, at):
+    lay, u, steps = layout(at), at["units"], _steps(shapes)
+    S, G, o = lay.stash, lay.gates * u, lay.offsets
+    act, ract, cell = at["activation"], at["recurrent_activation"], at["cell"]
+    states = ["h", "c"] if cell == "lstm" else ["h"]
+    args = [f"a{i}" for i in range(len(shapes))]
+    ld = steps * S
+    body = [f"u = {u}", "out_stash = out", f"for k in range({steps}):"]
+    step = _time_lines(at, steps)
+    prev = _previous(states, S, steps, args[5:], o)
+    step += ["for b in range(n):", *_indent(prev, 1), f"    row = (b * {steps} + t) * {S}"]
+    step += [f"    for j in range({u}):", f"        out[row + {o['hop']} + j] = prev_h[j] * a4[b * {u} + j]"]
+    first = {"simple": "h", "lstm": "i", "gru": "z"}[cell]
+    width = G if cell != "gru" or at["reset_after"] else 2 * u
+    step += [
+        "if n > 0:",
+        "    "
+        + _gemm(
+            "n",
+            width,
+            u,
+            _at("out", f"t * {S} + {o['hop']}"),
+            ld,
+            "ptr(a1)",
+            G,
+            _at("out", f"t * {S} + {o[first]}"),
+            ld,
+        ),
+    ]
+    x = "a0[xrow + {} + j]"
+    loop_head = [
+        "for b in range(n):",
+        *_indent(prev, 1),
+        f"    row = (b * {steps} + t) * {S}",
+        f"    xrow = (b * {steps} + t) * {G}",
+    ]
+    keep = f"a3[b * {steps} + t] > f32(0.5)"
+    carry = [f"out[row + {o[n]} + j] = prev_{n}[j]" for n in states]
+    if cell == "simple":
+        cell_lines = [
+            f"s = out[row + j] + {x.format(0)} + a2[j]",
+            f"out[row + j] = {_act(act, 's')}",
+        ]
+    elif cell == "lstm":
+        cell_lines = []
+        for gate, fn in (("i", ract), ("f", ract), ("g", act), ("o", ract)):
+            column = {"i": 0, "f": u, "g": 2 * u, "o": 3 * u}[gate]
+            cell_lines += [
+                f"s = out[row + {o[gate]} + j] + {x.format(column)} + a2[{column} + j]",
+                f"v{gate} = {_act(fn, 's')}",
+                f"out[row + {o[gate]} + j] = v{gate}",
+            ]
+        cell_lines += [
+            "c = vf * prev_c[j] + vi * vg",
+            f"out[row + {o['c']} + j] = c",
+            f"out[row + j] = vo * {_act(act, 'c')}",
+        ]
+    elif at["reset_after"]:
+        cell_lines = [
+            f"s = out[row + {o['z']} + j] + {x.format(0)} + a2[j]",
+            f"z = {_act(ract, 's')}",
+            f"s = out[row + {o['r']} + j] + {x.format(u)} + a2[{u} + j]",
+            f"r = {_act(ract, 's')}",
+            f"rh = out[row + {o['rh']} + j] + a2[{2 * u} + j]",
+            f"out[row + {o['rh']} + j] = rh",
+            f"s = {x.format(2 * u)} + r * rh",
+            f"hh = {_act(act, 's')}",
+            f"out[row + {o['z']} + j] = z",
+            f"out[row + {o['r']} + j] = r",
+            f"out[row + {o['hh']} + j] = hh",
+            "out[row + j] = z * prev_h[j] + (f32(1.0) - z) * hh",
+        ]
+    else:
+        gates = [
+            f"s = out[row + {o['z']} + j] + {x.format(0)}",
+            f"z = {_act(ract, 's')}",
+            f"s = out[row + {o['r']} + j] + {x.format(u)}",
+            f"r = {_act(ract, 's')}",
+            f"out[row + {o['z']} + j] = z",
+            f"out[row + {o['r']} + j] = r",
+            f"out[row + {o['rhop']} + j] = r * out[row + {o['hop']} + j]",
+        ]
+        step += [*loop_head, f"    for j in range({u}):", *_indent(gates, 2)]
+        step += [
+            "if n > 0:",
+            "    "
+            + _gemm(
+                "n",
+                u,
+                u,
+                _at("out", f"t * {S} + {o['rhop']}"),
+                ld,
+                _at("a1", 2 * u),
+                G,
+                _at("out", f"t * {S} + {o['hh']}"),
+                ld,
+            ),
+        ]
+        cell_lines = [
+            f"s = out[row + {o['hh']} + j] + {x.format(2 * u)}",
+            f"hh = {_act(act, 's')}",
+            f"out[row + {o['hh']} + j] = hh",
+            f"z = out[row + {o['z']} + j]",
+            "out[row + j] = z * prev_h[j] + (f32(1.0) - z) * hh",
+        ]
+    step += [*loop_head, f"    if {keep}:", f"        for j in range({u}):", *_indent(cell_lines, 3)]
+    step += ["    else:", f"        for j in range({u}):", *_indent(carry, 3)]
+    body += _indent(step, 1)
+    source = f"def {name}({', '.join([*args, 'out', 'n'])}):\n" + "\n".join(_indent(body, 1)) + "\n"
+    return source, [_flat(s) for s in shapes] + [_flat(out_shape)]
+
+
+def _outputs(name, shapes, out_shape, at):
+    lay, u, steps = layout(at), at["units"], _steps(shapes[1:])
+    S, rows = lay.stash, steps + lay.states
+    args = [f"a{i}" for i in range(len(shapes))]
+    t = f"{steps - 1} - k" if at["go_backwards"] else "k"
+    copy = (
+        f"f32(0.0) if a4[b * {steps} + t] < f32(0.5) else a0[src + j]" if at["zero_output"] else "a0[src + j]"
+    )
+    last = "0" if at["go_backwards"] else str(steps - 1)
+    lines = [
+        "for b in range(n):",
+        f"    for k in range({steps}):",
+        f"        t = {t}",
+        f"        src = (b * {steps} + t) * {S}",
+        f"        dst = (b * {rows} + k) * {u}",
+        f"        for j in range({u}):",
+        f"            out[dst + j] = {copy}",
+        f"    src = (b * {steps} + {last}) * {S}",
+        f"    for s in range({lay.states}):",
+        f"        dst = (b * {rows} + {steps} + s) * {u}",
+        f"        for j in range({u}):",
+        f"            out[dst + j] = a0[src + s * {u} + j]",
+    ]
+    source = f"def {name}({', '.join([*args, 'out', 'n'])}):\n" + "\n".join(_indent(lines, 1)) + "\n"
+    return source, [_flat(s) for s in shapes] + [_flat(out_shape)]
+
+
+def _walk_back(name, shapes, out_shape, at, states_out: bool):
+    lay, u, steps = layout(at), at["units"], shapes[1][1]
+    S, D, G, o = lay.stash, lay.grad, lay.gates * u, lay.offsets
+    act, ract, cell = at["activation"], at["recurrent_activation"], at["cell"]
+    rows = steps + lay.states
+    args = [f"a{i}" for i in range(len(shapes))]
+    lines = [f"u = {u}", "out_stash = a1"]
+    lines.append(f"d = np.empty(n * {steps * D}, np.float32)" if states_out else "d = out")
+    lines += [
+        f"hc = np.empty(n * {u}, np.float32)",
+        f"cc = np.empty(n * {u}, np.float32)",
+        f"tmp = np.empty(n * {u}, np.float32)",
+        "for b in range(n):",
+        f"    for j in range({u}):",
+        f"        hc[b * {u} + j] = a0[(b * {rows} + {steps}) * {u} + j]",
+    ]
+    if lay.states == 2:
+        lines.append(f"        cc[b * {u} + j] = a0[(b * {rows} + {steps + 1}) * {u} + j]")
+    step = ["k = " + f"{steps - 1} - kk", *_time_lines(at, steps)]
+    state_names = ["h", "c"] if cell == "lstm" else ["h"]
+    prev = _previous(state_names, S, steps, ["a6", "a7"], o)
+    g = "a0[grow + j]"
+    head = [
+        "for b in range(n):",
+        f"    row = (b * {steps} + t) * {S}",
+        f"    drow = (b * {steps} + t) * {D}",
+        f"    grow = (b * {rows} + k) * {u}",
+    ]
+    masked = [
+        f"dh = {'f32(0.0)' if at['zero_output'] else g} + hc[b * {u} + j]",
+        f"hc[b * {u} + j] = dh",
+    ]
+    masked_zero = [f"for j in range({D}):", "    d[drow + j] = f32(0.0)"]
+
+    def stash(key):
+        return f"a1[row + {o[key]} + j]"
+
+    if cell == "simple":
+        live = [
+            f"dh = {g} + hc[b * {u} + j]",
+            f"y = {stash('h')}",
+            f"d[drow + j] = dh * {_der(act, 'y')}",
+            f"hc[b * {u} + j] = f32(0.0)",
+        ]
+    elif cell == "lstm":
+        live = [
+            f"dh = {g} + hc[b * {u} + j]",
+            *(f"v{k} = {stash(k)}" for k in "ifgo"),
+            f"c = {stash('c')}",
+            f"a = {_act(act, 'c')}",
+            f"dc = cc[b * {u} + j] + dh * vo * {_der(act, 'a')}",
+            f"d[drow + j] = dc * vg * {_der(ract, 'vi')}",
+            f"d[drow + {u} + j] = dc * prev_c[j] * {_der(ract, 'vf')}",
+            f"d[drow + {2 * u} + j] = dc * vi * {_der(act, 'vg')}",
+            f"d[drow + {3 * u} + j] = dh * a * {_der(ract, 'vo')}",
+            f"cc[b * {u} + j] = dc * vf",
+            f"hc[b * {u} + j] = f32(0.0)",
+        ]
+    else:
+        live = [
+            f"dh = {g} + hc[b * {u} + j]",
+            f"z = {stash('z')}",
+            f"r = {stash('r')}",
+            f"hh = {stash('hh')}",
+            f"dhh = dh * (f32(1.0) - z) * {_der(act, 'hh')}",
+            f"dz = dh * (prev_h[j] - hh) * {_der(ract, 'z')}",
+            "d[drow + j] = dz",
+            f"d[drow + {2 * u} + j] = dhh",
+            f"hc[b * {u} + j] = dh * z",
+        ]
+        if at["reset_after"]:
+            live += [
+                f"dr = dhh * {stash('rh')} * {_der(ract, 'r')}",
+                f"d[drow + {u} + j] = dr",
+                f"d[drow + {3 * u} + j] = dz",
+                f"d[drow + {4 * u} + j] = dr",
+                f"d[drow + {5 * u} + j] = dhh * r",
+            ]
+    keep = f"a4[b * {steps} + t] > f32(0.5)"
+    live_block = [f"    if {keep}:", *_indent(prev, 2), f"        for j in range({u}):", *_indent(live, 3)]
+    step += [*head, *live_block, "    else:", f"        for j in range({u}):", *_indent(masked, 3)]
+    step += _indent(masked_zero, 2)
+    ld = steps * D
+    add_tmp = [
+        "for b in range(n):",
+        f"    if {keep}:",
+        f"        for j in range({u}):",
+        f"            hc[b * {u} + j] += tmp[b * {u} + j] * a5[b * {u} + j]",
+    ]
+    if cell != "gru" or at["reset_after"]:
+        dcol = 3 * u if cell == "gru" else 0
+        step += [
+            "if n > 0:",
+            "    "
+            + _gemm("n", u, G, _at("d", f"t * {D} + {dcol}"), ld, "ptr(a2)", G, "ptr(tmp)", u, trans_b=TR),
+            *add_tmp,
+        ]
+    else:
+        step += [
+            "if n > 0:",
+            "    "
+            + _gemm(
+                "n", u, u, _at("d", f"t * {D} + {2 * u}"), ld, _at("a2", 2 * u), G, "ptr(tmp)", u, trans_b=TR
+            ),
+            "for b in range(n):",
+            f"    row = (b * {steps} + t) * {S}",
+            f"    drow = (b * {steps} + t) * {D}",
+            f"    if {keep}:",
+            f"        for j in range({u}):",
+            f"            r = {stash('r')}",
+            f"            d[drow + {u} + j] = tmp[b * {u} + j] * {stash('hop')} * {_der(ract, 'r')}",
+            f"            tmp[b * {u} + j] *= r",
+            "if n > 0:",
+            "    "
+            + _gemm(
+                "n",
+                u,
+                2 * u,
+                _at("d", f"t * {D}"),
+                ld,
+                "ptr(a2)",
+                G,
+                "ptr(tmp)",
+                u,
+                trans_b=TR,
+                beta="f32(1.0)",
+            ),
+            *add_tmp,
+        ]
+    lines += [f"for kk in range({steps}):", *_indent(step, 1)]
+    if states_out:
+        lines += [
+            "for b in range(n):",
+            f"    for j in range({u}):",
+            f"        out[b * {lay.states * u} + j] = hc[b * {u} + j]",
+        ]
+        if lay.states == 2:
+            lines.append(f"        out[b * {2 * u} + {u} + j] = cc[b * {u} + j]")
+    source = f"def {name}({', '.join([*args, 'out', 'n'])}):\n" + "\n".join(_indent(lines, 1)) + "\n"
+    return source, [_flat(s) for s in shapes] + [_flat(out_shape)]
+
+
+def _kernel_grad(name, shapes, out_shape, at):
+    lay, u = layout(at), at["units"]
+    steps, S, D, G = shapes[0][1], lay.stash, lay.grad, lay.gates * u
+    lines = [f"for i in range({u * G}):", "    out[i] = f32(0.0)", "if n > 0:"]
+    for s_col, d_col, width, k_col in lay.blocks:
+        gemm = _gemm(
+            u,
+            width,
+            f"n * {steps}",
+            _at("a0", s_col),
+            S,
+            _at("a1", d_col),
+            D,
+            _at("out", k_col),
+            G,
+            trans_a=TR,
+        )
+        lines.append("    " + gemm)
+    source = f"def {name}(a0, a1, out, n):\n" + "\n".join(_indent(lines, 1)) + "\n"
+    return source, [_flat(s) for s in shapes] + [_flat(out_shape)]
+
+
+WRITERS = {
+    "scan": _scan,
+    "outputs": _outputs,
+    "scan_grad": lambda *a: _walk_back(*a, states_out=False),
+    "state_grad": lambda *a: _walk_back(*a, states_out=True),
+    "kernel_grad": _kernel_grad,
+}
