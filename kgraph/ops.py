@@ -420,3 +420,15 @@ def repeat(x, repeats: int, axis: int):
     tiled = broadcast_to(expand_dims(x, axis + 1), (*s[: axis + 1], repeats, *s[axis + 1 :]))
     size = None if s[axis] is None else s[axis] * repeats
     return reshape(tiled, (*s[:axis], size, *s[axis + 1 :]))
+
+
+# --- convolution and pooling: compositions of window ops in kgraph.nn_ops, which the layers import --------
+_NN_OPS = ("average_pool", "conv", "conv_transpose", "depthwise_conv", "max_pool", "separable_conv")
+
+
+def __getattr__(name: str):
+    if name in _NN_OPS:
+        from kgraph import nn_ops  # resolved on first use: nn_ops builds on this module
+
+        return getattr(nn_ops, name)
+    raise AttributeError(f"module 'kgraph.ops' has no attribute {name!r}")

@@ -1,5 +1,9 @@
 """Keras layers, compiled: each composes kgraph.ops; none holds a kernel."""
 
+from kgraph.layers.convolutional.conv import Conv1D, Conv2D
+from kgraph.layers.convolutional.conv_transpose import Conv1DTranspose, Conv2DTranspose
+from kgraph.layers.convolutional.depthwise_conv import DepthwiseConv1D, DepthwiseConv2D
+from kgraph.layers.convolutional.separable_conv import SeparableConv1D, SeparableConv2D
 from kgraph.layers.core.activation import Activation
 from kgraph.layers.core.dense import Dense
 from kgraph.layers.core.dropout import Dropout
@@ -15,6 +19,13 @@ from kgraph.layers.merging.multiply import Multiply, multiply
 from kgraph.layers.merging.subtract import Subtract, subtract
 from kgraph.layers.normalization.batch_normalization import BatchNormalization
 from kgraph.layers.normalization.layer_normalization import LayerNormalization
+from kgraph.layers.pooling.global_pooling import (
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
+)
+from kgraph.layers.pooling.pooling import AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D
 from kgraph.layers.regularization.gaussian_dropout import GaussianDropout
 from kgraph.layers.regularization.gaussian_noise import GaussianNoise
 from kgraph.layers.regularization.spatial_dropout import SpatialDropout1D, SpatialDropout2D, SpatialDropout3D
@@ -28,6 +39,22 @@ from kgraph.layers.reshaping.up_sampling1d import UpSampling1D
 from kgraph.layers.reshaping.up_sampling2d import UpSampling2D
 from kgraph.layers.reshaping.zero_padding1d import ZeroPadding1D
 from kgraph.layers.reshaping.zero_padding2d import ZeroPadding2D
+
+# Keras's aliases of the convolution and pooling layers.
+Convolution1D = Conv1D
+Convolution2D = Conv2D
+Convolution1DTranspose = Conv1DTranspose
+Convolution2DTranspose = Conv2DTranspose
+SeparableConvolution1D = SeparableConv1D
+SeparableConvolution2D = SeparableConv2D
+MaxPool1D = MaxPooling1D
+MaxPool2D = MaxPooling2D
+AvgPool1D = AveragePooling1D
+AvgPool2D = AveragePooling2D
+GlobalAvgPool1D = GlobalAveragePooling1D
+GlobalAvgPool2D = GlobalAveragePooling2D
+GlobalMaxPool1D = GlobalMaxPooling1D
+GlobalMaxPool2D = GlobalMaxPooling2D
 
 __all__ = [
     "Activation",
@@ -68,6 +95,36 @@ __all__ = [
     "UpSampling2D",
     "ZeroPadding1D",
     "ZeroPadding2D",
+    "Conv1D",
+    "Conv2D",
+    "Conv1DTranspose",
+    "Conv2DTranspose",
+    "DepthwiseConv1D",
+    "DepthwiseConv2D",
+    "SeparableConv1D",
+    "SeparableConv2D",
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
+    "AveragePooling1D",
+    "AveragePooling2D",
+    "MaxPooling1D",
+    "MaxPooling2D",
+    "Convolution1D",
+    "Convolution2D",
+    "Convolution1DTranspose",
+    "Convolution2DTranspose",
+    "SeparableConvolution1D",
+    "SeparableConvolution2D",
+    "MaxPool1D",
+    "MaxPool2D",
+    "AvgPool1D",
+    "AvgPool2D",
+    "GlobalAvgPool1D",
+    "GlobalAvgPool2D",
+    "GlobalMaxPool1D",
+    "GlobalMaxPool2D",
     "add",
     "concatenate",
 ]

@@ -36,8 +36,9 @@ def reset_names() -> None:
 
 
 def snake_case(name: str) -> str:
+    """Keras's snake case of a class name: `Conv2DTranspose` -> `conv2d_transpose` (digits join the word)."""
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 class Layer:

@@ -60,6 +60,26 @@ CASES = {
     "broadcast_to": ([_any((1, 4))], {"shape": (3, 4)}),
     "take": ([_any((5, 3)), np.array([[0.0, 4.0], [2.0, 2.0]])], {}),
     "scatter_add": ([_any((2, 2, 3)), np.array([[0.0, 4.0], [2.0, 2.0]])], {"rows": 5}),
+    "patches": (
+        [_any((2, 5, 4, 2))],
+        {"window": (3, 2), "strides": (2, 1), "dilation": (1, 2), "padding": ((1, 1), (1, 0))},
+    ),
+    "patches_grad": (
+        [_any((2, 3, 3, 12))],
+        {
+            "window": (3, 2),
+            "strides": (2, 1),
+            "dilation": (1, 2),
+            "padding": ((1, 1), (1, 0)),
+            "spatial": (5, 4),
+        },
+    ),
+    "max_pool": ([_any((2, 5, 3))], {"window": (2,), "strides": (2,), "padding": ((0, 1),)}),
+    "avg_pool": ([_any((2, 5, 4, 2))], {"window": (2, 3), "strides": (2, 1), "padding": ((0, 1), (1, 1))}),
+    "avg_pool_grad": (
+        [_any((2, 3, 4, 2))],
+        {"window": (2, 3), "strides": (2, 1), "padding": ((0, 1), (1, 1)), "spatial": (5, 4)},
+    ),
 }
 MATMUL_TRANSPOSES = [(False, True), (True, False), (True, True)]
 
@@ -89,6 +109,7 @@ NO_GRADIENT = {
     "iota",
     "random_uniform",
     "assign",
+    "max_pool_grad",  # second derivatives of max pooling are not needed by any training step
 }
 
 

@@ -1,0 +1,407 @@
+"""Sliding-window ops, channels last: image patches (im2col) and pooling, each with its gradient.
+
+Every op reads a value of shape (B, *spatial, C) through windows of `window` elements per spatial axis, placed
+every `strides` elements, taps `dilation` apart, after `padding` ((before, after) per axis) virtual elements
+around the input. Padded taps read zero (patches, average) or are skipped (max); an average divides by the
+number of real taps, as Keras on JAX does for padding 'same'.
+
+    patches        (B, *S, C) -> (B, *O, prod(window) * C), features ordered (*window, C): a convolution
+                   is then one GEMM with the kernel viewed as (prod(window) * C, filters)
+    patches_grad   its adjoint (col2im): sums each patch back onto the taps it read; also the forward pass
+                   of a transposed convolution
+    max_pool       (B, *S, C) -> (B, *O, C); its gradient max_pool_grad(x, g) routes each window's gradient
+                   to the window's first maximum (JAX's select-and-scatter)
+    avg_pool       (B, *S, C) -> (B, *O, C); avg_pool_grad is its adjoint, and the other way round
+
+All are opaque ops: a window reads across rows and columns, which no fused rows x columns loop can express.
+The CPU kernels see one or two spatial axes as two (a 1D input is a 2D input of height 1).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from kgraph.ir.builder import emit
+from kgraph.ir.registry import OpDef, infer_error, register
+from kgraph.ir.types import TensorType, format_shape
+
+_GEOMETRY = ("window", "strides", "dilation", "padding")
+
+
+def output_size(size: int, window: int, stride: int, dilation: int, before: int, after: int) -> int:
+    """Windows along one axis of `size` elements (floor division, as XLA's reduce_window and conv count)."""
+    return (size + before + after - (window - 1) * dilation - 1) // stride + 1
+
+
+def _geometry(attrs) -> tuple:
+    window = tuple(attrs["window"])
+    return (
+        window,
+        tuple(attrs.get("strides", (1,) * len(window))),
+        tuple(attrs.get("dilation", (1,) * len(window))),
+        tuple(tuple(p) for p in attrs.get("padding", ((0, 0),) * len(window))),
+    )
+
+
+def _windowed_shape(spatial, attrs) -> tuple:
+    window, strides, dilation, padding = _geometry(attrs)
+    return tuple(
+        output_size(s, k, st, d, *p)
+        for s, k, st, d, p in zip(spatial, window, strides, dilation, padding, strict=True)
+    )
+
+
+def _check_input(t: TensorType, attrs, origin, op: str) -> tuple:
+    """The output spatial shape of `op` over input type `t`; raises naming `origin` when it cannot run."""
+    window = _geometry(attrs)[0]
+    spatial = tuple(t.shape[1:-1])
+    if t.rank != len(window) + 2 or None in spatial or t.shape[-1] is None:
+        raise infer_error(
+            origin,
+            f"{op} over a {len(window)}D window expects an input of rank {len(window) + 2} "
+            f"(batch, *spatial, channels) with static spatial axes; received {format_shape(t.shape)}.",
+        )
+    out = _windowed_shape(spatial, attrs)
+    if min(out) <= 0:
+        raise infer_error(
+            origin,
+            f"{op} with window {window} leaves no output positions for an input of shape "
+            f"{format_shape(t.shape)} (computed output size would be {out}).",
+        )
+    return out
+
+
+def _check_adjoint(g: TensorType, attrs, origin, op: str, channels: int) -> tuple:
+    """The output shape of an adjoint op: `g` must be what the forward op makes of that output."""
+    spatial = tuple(attrs["spatial"])
+    expected = (g.shape[0], *_windowed_shape(spatial, attrs), channels)
+    if tuple(g.shape) != expected:
+        raise infer_error(
+            origin,
+            f"{op} expects a value of shape {format_shape(expected)} for spatial shape {spatial}; received "
+            f"{format_shape(g.shape)}.",
+        )
+    return (g.shape[0], *spatial)
+
+
+# --- numpy references: every window gathered at once with one fancy index ----------------------------
+def _taps(spatial, attrs):
+    """(index, mask): an index reading x[b, *taps, c] as (B, *O, *window, C), and which taps are real."""
+    window, strides, dilation, padding = _geometry(attrs)
+    out = _windowed_shape(spatial, attrs)
+    nd = len(window)
+    index, mask = [slice(None)], np.ones((1,) * (2 * nd), bool)
+    for d in range(nd):
+        taps = np.arange(out[d])[:, None] * strides[d] - padding[d][0] + np.arange(window[d]) * dilation[d]
+        shape = [1] * (2 * nd)
+        shape[d], shape[nd + d] = out[d], window[d]
+        index.append(np.clip(taps, 0, spatial[d] - 1).reshape(shape))
+        mask = mask & ((taps >= 0) & (taps < spatial[d])).reshape(shape)
+    return tuple(index), mask[None, ..., None]
+
+
+def _windows(x, attrs, fill):
+    index, mask = _taps(x.shape[1:-1], attrs)
+    return np.where(mask, x[index], fill), mask
+
+
+def _scatter(values, index, spatial, like):
+    out = np.zeros((values.shape[0], *spatial, values.shape[-1]), like.dtype)
+    np.add.at(out, index, values)
+    return out
+
+
+def _window_axes(attrs) -> tuple:
+    nd = len(attrs["window"])
+    return tuple(range(1 + nd, 1 + 2 * nd))
+
+
+def _patches_reference(xs, at, ctx):
+    (x,) = xs
+    windows, _ = _windows(x, at, 0)
+    return windows.reshape(*windows.shape[: 1 + len(at["window"])], -1)
+
+
+def _patches_grad_reference(xs, at, ctx):
+    (g,) = xs
+    spatial, window = tuple(at["spatial"]), tuple(at["window"])
+    index, mask = _taps(spatial, at)
+    channels = g.shape[-1] // math.prod(window)
+    values = g.reshape(*g.shape[:-1], *window, channels) * mask
+    return _scatter(values, index, spatial, g)
+
+
+def _max_pool_reference(xs, at, ctx):
+    windows, _ = _windows(xs[0], at, -np.inf)
+    return windows.max(axis=_window_axes(at))
+
+
+def _first_max_one_hot(x, at):
+    windows, _ = _windows(x, at, -np.inf)
+    nd = len(at["window"])
+    flat = windows.reshape(*windows.shape[: 1 + nd], -1, windows.shape[-1])
+    first = flat.argmax(axis=-2)
+    one_hot = np.arange(flat.shape[-2])[:, None] == first[..., None, :]
+    return one_hot.reshape(windows.shape)
+
+
+def _max_pool_grad_reference(xs, at, ctx):
+    x, g = xs
+    index, _ = _taps(x.shape[1:-1], at)
+    nd = len(at["window"])
+    g_taps = np.expand_dims(g, tuple(range(1 + nd, 1 + 2 * nd)))
+    return _scatter(_first_max_one_hot(x, at) * g_taps, index, x.shape[1:-1], x)
+
+
+def _counts(spatial, at):
+    _, mask = _taps(spatial, at)
+    return mask.sum(axis=_window_axes(at))
+
+
+def _avg_pool_reference(xs, at, ctx):
+    (x,) = xs
+    windows, _ = _windows(x, at, 0)
+    return (windows.sum(axis=_window_axes(at)) / _counts(x.shape[1:-1], at)).astype(x.dtype)
+
+
+def _avg_pool_grad_reference(xs, at, ctx):
+    (g,) = xs
+    spatial = tuple(at["spatial"])
+    index, mask = _taps(spatial, at)
+    shared = np.expand_dims(g / _counts(spatial, at), _window_axes(at)) * mask
+    return _scatter(shared.astype(g.dtype), index, spatial, g)
+
+
+# --- shape rules and gradients -----------------------------------------------------------------------
+def _geometry_attrs(at) -> dict:
+    return {k: at[k] for k in _GEOMETRY if k in at}
+
+
+def _patches_infer(types, attrs, origin):
+    (x,) = types
+    out = _check_input(x, attrs, origin, "patches")
+    return TensorType((x.shape[0], *out, math.prod(attrs["window"]) * x.shape[-1]), "float32")
+
+
+def _patches_grad_infer(types, attrs, origin):
+    (g,) = types
+    window = math.prod(attrs["window"])
+    if g.shape[-1] is None or g.shape[-1] % window:
+        raise infer_error(
+            origin, f"patches_grad expects features a multiple of {window}; received {format_shape(g.shape)}."
+        )
+    channels = g.shape[-1] // window
+    return TensorType((*_check_adjoint(g, attrs, origin, "patches_grad", g.shape[-1]), channels), "float32")
+
+
+def _pool_infer(types, attrs, origin):
+    x = types[0]
+    out = _check_input(x, attrs, origin, "pooling")
+    return TensorType((x.shape[0], *out, x.shape[-1]), "float32")
+
+
+def _max_pool_grad_infer(types, attrs, origin):
+    x, g = types
+    expected = _pool_infer([x], attrs, origin)
+    if tuple(g.shape) != tuple(expected.shape):
+        raise infer_error(
+            origin,
+            f"max_pool_grad expects a gradient of shape {format_shape(expected.shape)}; received "
+            f"{format_shape(g.shape)}.",
+        )
+    return TensorType(x.shape, "float32")
+
+
+def _avg_pool_grad_infer(types, attrs, origin):
+    (g,) = types
+    return TensorType(
+        (*_check_adjoint(g, attrs, origin, "avg_pool_grad", g.shape[-1]), g.shape[-1]), "float32"
+    )
+
+
+def _patches_grad(x, y, g, at):
+    return [emit("patches_grad", g, spatial=tuple(x[0].shape[1:-1]), **_geometry_attrs(at))]
+
+
+def _patches_grad_grad(x, y, g, at):
+    return [emit("patches", g, **_geometry_attrs(at))]
+
+
+def _max_pool_grad(x, y, g, at):
+    return [emit("max_pool_grad", x[0], g, **_geometry_attrs(at))]
+
+
+def _avg_pool_grad(x, y, g, at):
+    return [emit("avg_pool_grad", g, spatial=tuple(x[0].shape[1:-1]), **_geometry_attrs(at))]
+
+
+def _avg_pool_grad_grad(x, y, g, at):
+    return [emit("avg_pool", g, **_geometry_attrs(at))]
+
+
+# --- CPU kernels ---------------------------------------------------------------------------------------
+class _Plan:
+    """The constants a CPU kernel inlines, with one spatial axis lifted to two (height 1)."""
+
+    def __init__(self, spatial, channels: int, attrs):
+        window, strides, dilation, padding = _geometry(attrs)
+        out = _windowed_shape(spatial, attrs)
+        lift = len(window) == 1
+        self.H, self.W = (1, spatial[0]) if lift else spatial
+        self.OH, self.OW = (1, out[0]) if lift else out
+        self.KH, self.KW = (1, window[0]) if lift else window
+        self.SH, self.SW = (1, strides[0]) if lift else strides
+        self.DH, self.DW = (1, dilation[0]) if lift else dilation
+        self.PT, self.PL = (0, padding[0][0]) if lift else (padding[0][0], padding[1][0])
+        self.C = channels
+
+    def image(self, batch, channels=None) -> tuple:
+        return (batch, self.H, self.W, self.C if channels is None else channels)
+
+    def grid(self, batch, channels=None) -> tuple:
+        return (batch, self.OH, self.OW, self.C if channels is None else channels)
+
+    def taps(self, body: str, indent: int = 3) -> str:
+        """Loops over the taps of window (oh, ow) that fall inside the image, running `body` at (ih, iw)."""
+        pad = "    " * indent
+        inner = "\n".join(f"{pad}            {line}" for line in body.strip("\n").splitlines())
+        return (
+            f"{pad}for i in range({self.KH}):\n"
+            f"{pad}    ih = oh * {self.SH} - {self.PT} + i * {self.DH}\n"
+            f"{pad}    if ih < 0 or ih >= {self.H}:\n"
+            f"{pad}        continue\n"
+            f"{pad}    for j in range({self.KW}):\n"
+            f"{pad}        iw = ow * {self.SW} - {self.PL} + j * {self.DW}\n"
+            f"{pad}        if iw >= 0 and iw < {self.W}:\n"
+            f"{inner}\n"
+        )
+
+
+_ZERO_IMAGE = """    for b in range(out.shape[0]):
+        for h in range(out.shape[1]):
+            for w in range(out.shape[2]):
+                for c in range(out.shape[3]):
+                    out[b, h, w, c] = f32(0.0)
+"""
+_SET_CHANNELS = "                for c in range(out.shape[3]):\n                    out[b, oh, ow, c] = {}\n"
+_EACH_WINDOW = """    for b in range(a0.shape[0]):
+        for oh in range(OH):
+            for ow in range(OW):
+"""
+
+
+def _each_window(plan: _Plan) -> str:
+    return _EACH_WINDOW.replace("OH", str(plan.OH)).replace("OW", str(plan.OW))
+
+
+def _patches_cpu(name, shapes, out_shape, attrs):
+    (x,) = shapes
+    p = _Plan(x[1:-1], x[-1], attrs)
+    k = p.KH * p.KW * p.C
+    # Every element of the patch is written: real taps copy a pixel's channels, padded taps write zeros.
+    source = f"""def {name}(a0, out, n):
+    for b in range(a0.shape[0]):
+        for oh in range({p.OH}):
+            for ow in range({p.OW}):
+                for i in range({p.KH}):
+                    ih = oh * {p.SH} - {p.PT} + i * {p.DH}
+                    for j in range({p.KW}):
+                        iw = ow * {p.SW} - {p.PL} + j * {p.DW}
+                        k = (i * {p.KW} + j) * {p.C}
+                        if ih >= 0 and ih < {p.H} and iw >= 0 and iw < {p.W}:
+                            for c in range({p.C}):
+                                out[b, oh, ow, k + c] = a0[b, ih, iw, c]
+                        else:
+                            for c in range({p.C}):
+                                out[b, oh, ow, k + c] = f32(0.0)
+"""
+    return source, [p.image(x[0]), p.grid(x[0], k)]
+
+
+def _patches_grad_cpu(name, shapes, out_shape, attrs):
+    (g,) = shapes
+    p = _Plan(tuple(attrs["spatial"]), out_shape[-1], attrs)
+    body = f"""k = (i * {p.KW} + j) * {p.C}
+for c in range({p.C}):
+    out[b, ih, iw, c] += a0[b, oh, ow, k + c]"""
+    source = f"def {name}(a0, out, n):\n{_ZERO_IMAGE}{_each_window(p)}{p.taps(body, 4)}"
+    return source, [p.grid(g[0], g[-1]), p.image(g[0])]
+
+
+def _max_pool_cpu(name, shapes, out_shape, attrs):
+    (x,) = shapes
+    p = _Plan(x[1:-1], x[-1], attrs)
+    # `v != v` carries a NaN through, as lax.max does.
+    body = """for c in range(out.shape[3]):
+    v = a0[b, ih, iw, c]
+    if v > out[b, oh, ow, c] or v != v:
+        out[b, oh, ow, c] = v"""
+    init = _SET_CHANNELS.format("f32(-np.inf)")
+    source = f"def {name}(a0, out, n):\n{_each_window(p)}{init}{p.taps(body, 4)}"
+    return source, [p.image(x[0]), p.grid(x[0])]
+
+
+def _max_pool_grad_cpu(name, shapes, out_shape, attrs):
+    x, g = shapes
+    p = _Plan(x[1:-1], x[-1], attrs)
+    body = """v = a0[b, ih, iw, c]
+if bh < 0 or v > best:
+    best, bh, bw = v, ih, iw"""
+    source = (
+        f"def {name}(a0, a1, out, n):\n{_ZERO_IMAGE}{_each_window(p)}"
+        "                for c in range(out.shape[3]):\n"
+        "                    best, bh, bw = f32(-np.inf), -1, -1\n"
+        f"{p.taps(body, 5)}"
+        "                    if bh >= 0:\n"
+        "                        out[b, bh, bw, c] += a1[b, oh, ow, c]\n"
+    )
+    return source, [p.image(x[0]), p.grid(x[0]), p.image(x[0])]
+
+
+def _count_source(p: _Plan) -> str:
+    """The number of real taps of window (oh, ow): rows in range times columns in range."""
+    return (
+        f"                rows = 0\n                for i in range({p.KH}):\n"
+        f"                    ih = oh * {p.SH} - {p.PT} + i\n"
+        f"                    rows += 1 if ih >= 0 and ih < {p.H} else 0\n"
+        f"                cols = 0\n                for j in range({p.KW}):\n"
+        f"                    iw = ow * {p.SW} - {p.PL} + j\n"
+        f"                    cols += 1 if iw >= 0 and iw < {p.W} else 0\n"
+        "                scale = f32(1.0) / f32(rows * cols)\n"
+    )
+
+
+def _avg_pool_cpu(name, shapes, out_shape, attrs):
+    (x,) = shapes
+    p = _Plan(x[1:-1], x[-1], attrs)
+    body = """for c in range(out.shape[3]):
+    out[b, oh, ow, c] += a0[b, ih, iw, c]"""
+    init = _SET_CHANNELS.format("f32(0.0)")
+    scale = "                for c in range(out.shape[3]):\n                    out[b, oh, ow, c] *= scale\n"
+    source = f"def {name}(a0, out, n):\n{_each_window(p)}{_count_source(p)}{init}{p.taps(body, 4)}{scale}"
+    return source, [p.image(x[0]), p.grid(x[0])]
+
+
+def _avg_pool_grad_cpu(name, shapes, out_shape, attrs):
+    (g,) = shapes
+    p = _Plan(tuple(attrs["spatial"]), g[-1], attrs)
+    body = """for c in range(out.shape[3]):
+    out[b, ih, iw, c] += a0[b, oh, ow, c] * scale"""
+    source = f"def {name}(a0, out, n):\n{_ZERO_IMAGE}{_each_window(p)}{_count_source(p)}{p.taps(body, 4)}"
+    return source, [p.grid(g[0]), p.image(g[0])]
+
+
+def _opaque(name, infer, reference, grad, writer):
+    register(OpDef(name, "opaque", infer, reference, grad, lowerings={"cpu": writer}))
+
+
+_opaque("patches", _patches_infer, _patches_reference, _patches_grad, _patches_cpu)
+_opaque("patches_grad", _patches_grad_infer, _patches_grad_reference, _patches_grad_grad, _patches_grad_cpu)
+_opaque("max_pool", _pool_infer, _max_pool_reference, _max_pool_grad, _max_pool_cpu)
+_opaque("max_pool_grad", _max_pool_grad_infer, _max_pool_grad_reference, None, _max_pool_grad_cpu)
+_opaque("avg_pool", _pool_infer, _avg_pool_reference, _avg_pool_grad, _avg_pool_cpu)
+_opaque(
+    "avg_pool_grad", _avg_pool_grad_infer, _avg_pool_grad_reference, _avg_pool_grad_grad, _avg_pool_grad_cpu
+)
