@@ -45,7 +45,11 @@ def run_traced(fn, *arrays, backend: str = "numpy", batch_size: int | None = Non
         store.layout, [f"x{i}" for i in range(len(arrays))], [name for name in graph.outputs]
     )
     planned = run_pipeline(graph, batch_size)
-    program = (CompiledProgram if backend == "cpu" else InterpretedProgram)(planned, layout, "test")
+    if backend == "cuda":
+        from kgraph.runtime.cuda_program import CudaProgram as program_class
+    else:
+        program_class = CompiledProgram if backend == "cpu" else InterpretedProgram
+    program = program_class(planned, layout, "test")
     results = [
         np.zeros((total, int(np.prod(outputs[int(name[3:])].shape[1:]))), np.float32)
         for name in graph.outputs

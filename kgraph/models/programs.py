@@ -204,14 +204,13 @@ def build_program(graph: Graph, state_layout: dict, batch_size: int, title: str)
     inputs = sorted((n.attrs["name"] for n in graph.nodes() if n.op == "input"), key=_input_order)
     layout = ProgramLayout(state_layout, inputs, list(graph.outputs))
     planned = run_pipeline(graph, batch_size, title=title)
-    backend = config.backend()
+    backend = config.resolved_backend()
     if backend == "numpy":
         return InterpretedProgram(planned, layout, title)
     if backend == "cuda":
-        raise ValueError(
-            "The CUDA backend is not available in this version of kgraph; use 'cpu' or 'numpy' "
-            "(KGRAPH_BACKEND, kgraph.json or kgraph.config.set_backend)."
-        )
+        from kgraph.runtime.cuda_program import CudaProgram
+
+        return CudaProgram(planned, layout, title)
     return CompiledProgram(planned, layout, title, threads=config.num_threads())
 
 
