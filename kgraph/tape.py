@@ -1,50 +1,61 @@
-"""GradientTape: gradients of code written with layers and `kgraph.ops`, compiled and cached.
+"""GradientTape: gradients of code written with layers and `kgraph.ops`, compiled once per loop body.
 
-Inside `with GradientTape() as tape:` every op is traced into a graph; arrays that enter the computation
-become the program's inputs ("feeds"), so the graph of a loop body is the same at every iteration.
-`tape.gradient` adds the backward graph and runs forward and backward as one compiled program, looked up in a
-cache keyed by the graph's text and its feeds' shapes: the first iteration compiles, later ones only trace and
-run.
+Inside `with GradientTape() as tape:` every op is traced (`tape_trace.TapeGraph`); arrays that enter the
+computation become the program's inputs ("feeds"), so a loop body gives the same graph at every iteration.
+The first iteration records the block; later iterations replay the recording, checking op by op that the
+Python code still emits the same ops, and build nothing. `tape.gradient` adds the backward graph to the
+recording once and runs forward and backward as one compiled program, on a store that keeps the weights
+between steps (`tape_store`). Its gradients are views into one fresh flat buffer; `optimizer.apply_gradients`
+on them runs a compiled update (`tape_update`).
 
-Values computed on the tape (the loss) can be read after `gradient` with `float(loss)` or `loss.numpy()`.
+Values computed on the tape (the target, a model's outputs) can be read after `gradient` with `float(loss)`
+or `loss.numpy()`.
 """
 
 from __future__ import annotations
 
-import hashlib
+import sys
 
 import numpy as np
 
-from kgraph import config
-from kgraph.codegen.cpu import ProgramLayout
-from kgraph.ir.builder import Sym, tracing
+from kgraph.ir.builder import Sym, emit, tracing
 from kgraph.ir.graph import Graph
-from kgraph.ir.printer import format_graph
 from kgraph.passes.autodiff import gradients
-from kgraph.passes.pipeline import run_pipeline
-from kgraph.runtime.program import CompiledProgram, InterpretedProgram
-from kgraph.variables import Variable, order_writes_after_reads, variable_node
-
-_PROGRAMS: dict[str, tuple] = {}  # graph text -> (program, layout), shared by all tapes of the process
+from kgraph.tape_store import TapeProgram
+from kgraph.tape_trace import TapeGraph, site_recordings
+from kgraph.tape_update import remember_gradients
+from kgraph.variables import Variable, variable_node
 
 
 class GradientTape:
     """Records operations for automatic differentiation (TensorFlow's GradientTape, as Keras users know it).
 
     Args:
-        persistent: allow several `gradient` calls on one tape.
-        watch_accessed_variables: kgraph always watches the variables the computation reads.
+        persistent: allow several `gradient` (or `jacobian`) calls on one tape.
+        watch_accessed_variables: whether the variables the computation reads are watched automatically;
+            with False, only those passed to `watch` get gradients.
+
+    Example:
+
+    >>> w = kgraph.Variable(np.array([1.0, 2.0], np.float32))
+    >>> with kgraph.GradientTape() as tape:
+    ...     loss = kgraph.ops.sum(w * w)
+    >>> tape.gradient(loss, w)
+    array([2., 4.], dtype=float32)
     """
 
     def __init__(self, persistent: bool = False, watch_accessed_variables: bool = True):
         self.persistent = persistent
-        self._graph: Graph | None = None
+        self.watch_accessed_variables = watch_accessed_variables
+        self._graph: TapeGraph | None = None
         self._used = False
         self._context = None
+        self._watched: set[int] = set()  # ids of watched variables, arrays and traced tensors
 
     def __enter__(self) -> GradientTape:
-        self._graph = Graph()
-        self._graph.nx.graph["feeds"] = {}
+        if self._graph is None:  # entering again (a persistent tape) records more into the same graph
+            frame = sys._getframe(1)
+            self._graph = TapeGraph(site_recordings((frame.f_code, frame.f_lasti)))
         self._context = tracing(self._graph)
         self._context.__enter__()
         return self
@@ -53,16 +64,74 @@ class GradientTape:
         self._context.__exit__(*exc)
 
     def watch(self, tensor) -> None:
-        """Marks a traced tensor as a source (variables are watched automatically)."""
-        if not isinstance(tensor, Sym) or tensor.graph is not self._graph:
-            raise ValueError("GradientTape.watch() takes a tensor computed inside this tape.")
+        """Makes `tensor` a source: a numpy array (or list of them) entering the block, a variable, or a
+        tensor computed inside the tape."""
+        for item in tensor if isinstance(tensor, list | tuple) else [tensor]:
+            if isinstance(item, np.ndarray):
+                if self._graph is None:
+                    raise ValueError("GradientTape.watch() of an array must be called inside the tape.")
+                item = self._graph.feed(item)
+            elif not isinstance(item, Variable | Sym):
+                raise ValueError(
+                    "GradientTape.watch() takes arrays, variables or tensors, received "
+                    f"{type(item).__name__}."
+                )
+            elif isinstance(item, Sym) and item.graph is not self._graph:
+                raise ValueError("GradientTape.watch() takes a tensor computed inside this tape.")
+            self._watched.add(item.key if isinstance(item, Variable) else item.id)
 
     def gradient(self, target, sources, output_gradients=None, unconnected_gradients="none"):
         """Gradients of `target` (summed when not a scalar) with respect to each of `sources`.
 
-        Returns arrays in the structure of `sources`, with None for a source the target does not depend on
-        (or zeros with `unconnected_gradients="zero"`).
+        Args:
+            target: a tensor computed inside the tape.
+            sources: a variable, a watched array or tensor, or a list or tuple of them.
+            output_gradients: the gradient of some outer loss with respect to `target` (same shape); the
+                result is then the vector-Jacobian product.
+            unconnected_gradients: "none" (None for a source the target does not depend on) or "zero".
+
+        Returns:
+            numpy arrays in the structure of `sources`: views into one fresh buffer per call.
+
+        Raises:
+            RuntimeError: a second call on a non-persistent tape.
         """
+        self._start_use()
+        single = not isinstance(sources, list | tuple)
+        sources = [sources] if single else list(sources)
+        result = self._gradients(target, sources, output_gradients, unconnected_gradients)
+        return result[0] if single else result
+
+    def jacobian(self, target, sources, unconnected_gradients="none", parallel_iterations=None, **kwargs):
+        """The Jacobian of `target` with respect to each source: shape `target.shape + source.shape`.
+
+        Runs the compiled vector-Jacobian program once per element of the target.
+        """
+        self._start_use()
+        single = not isinstance(sources, list | tuple)
+        sources = [sources] if single else list(sources)
+        shape = tuple(self._check_target(target).shape)
+        rows = []
+        for index in range(int(np.prod(shape, dtype=np.int64))):
+            seed = np.zeros(shape, np.float32)
+            seed.flat[index] = 1.0
+            rows.append(
+                [
+                    g.copy() if g is not None else None
+                    for g in self._gradients(target, sources, seed, unconnected_gradients)
+                ]
+            )
+        result = []
+        for k in range(len(sources)):
+            column = [row[k] for row in rows]
+            if all(g is None for g in column):
+                result.append(None)
+                continue
+            result.append(np.stack(column).reshape(shape + tuple(np.shape(column[0]))))
+        return result[0] if single else result
+
+    # --- internals ---------------------------------------------------------------------------------
+    def _start_use(self) -> None:
         if self._graph is None:
             raise RuntimeError("GradientTape.gradient() needs a tape that recorded a computation.")
         if self._used and not self.persistent:
@@ -70,88 +139,129 @@ class GradientTape:
                 "A non-persistent GradientTape can only be used to compute one set of gradients "
                 "(or jacobians); use GradientTape(persistent=True) to call gradient() again."
             )
-        if output_gradients is not None:
-            raise ValueError("output_gradients is not supported by kgraph's GradientTape.")
         self._used = True
-        single = not isinstance(sources, list | tuple)
-        sources = [sources] if single else list(sources)
+
+    def _check_target(self, target) -> Sym:
         if not isinstance(target, Sym) or target.graph is not self._graph:
-            raise ValueError("The target of tape.gradient() must be computed inside the tape's `with` block.")
-        graph = self._graph.copy()
-        ids = [
-            variable_node(graph, s) if isinstance(s, Variable) else _source_id(s, self._graph)
-            for s in sources
-        ]
-        with tracing(graph):
-            grads = gradients(graph, target.id, ids)
-        values = _run(graph, [target.id, *[g for g in grads.values() if g is not None]])
-        self._graph.nx.graph.setdefault("values", {})[target.id] = values[target.id]
-        result = []
-        for source, gid in zip(sources, grads.values(), strict=True):
-            if gid is not None:
-                result.append(values[gid])
-            elif unconnected_gradients == "zero":
-                result.append(np.zeros(np.shape(source), np.float32))
-            else:
-                result.append(None)
-        return result[0] if single else result
-
-
-def _source_id(source, graph: Graph) -> int:
-    if isinstance(source, Sym) and source.graph is graph:
-        return source.id
-    raise ValueError(
-        f"Cannot differentiate with respect to {source!r}: sources are variables, or tensors "
-        "computed inside the tape."
-    )
-
-
-def _run(graph: Graph, wanted: list[int]) -> dict[int, np.ndarray]:
-    """Runs `graph` (compiled once per graph text) and returns the values of `wanted`."""
-    feeds = graph.nx.graph["feeds"]
-    holders = {}
-    with tracing(graph):
-        for node_id in dict.fromkeys(wanted):
-            holders[node_id] = Variable(
-                np.zeros(graph.type(node_id).shape, np.float32), name=f"tape/{node_id}"
+            raise ValueError(
+                "The target of tape.gradient() must be a tensor computed inside the tape's `with` block, "
+                f"received {type(target).__name__}."
             )
-            holders[node_id].assign(Sym(graph, node_id))
-    order_writes_after_reads(graph)
-    variables = list(graph.nx.graph.get("variable_objects", {}).values())
-    key = _cache_key(graph, variables, set(map(id, holders.values())))
-    program = _PROGRAMS.get(key)
-    if program is None:  # variables sit in the store in trace order: the same layout at every iteration
-        offsets, offset = {}, 0
-        for variable in variables:
-            offsets[variable.key] = (offset, variable.shape)
-            offset += variable._value.size
-        layout = ProgramLayout(offsets, sorted(feeds), [])
-        planned = run_pipeline(graph, 1, title="gradient tape")
-        backend = InterpretedProgram if config.backend() == "numpy" else CompiledProgram
-        program = backend(planned, layout, "gradient tape", threads=config.num_threads())
-        _PROGRAMS[key] = program
-    store = np.empty(max(sum(v._value.size for v in variables), 1), np.float32)
-    starts = np.cumsum([0] + [v._value.size for v in variables])
-    for variable, start in zip(variables, starts, strict=False):  # the tape reads current values
-        store[start : start + variable._value.size] = variable._value.ravel()
-    data = [np.ascontiguousarray(feeds[name], dtype=np.float32).reshape(1, -1) for name in sorted(feeds)]
-    program.run(store, data, np.zeros(1, np.int64), 0, 1)
-    position = {v.key: i for i, v in enumerate(variables)}
-    return {
-        node_id: store[starts[position[h.key]] : starts[position[h.key] + 1]].reshape(h.shape).copy()
-        for node_id, h in holders.items()
-    }
+        return target
+
+    def _source_key(self, source):
+        """("v", variable) or ("n", node id) for a source, or None where no gradient flows to it."""
+        graph = self._graph
+        if isinstance(source, Variable):
+            if not self.watch_accessed_variables and source.key not in self._watched:
+                return None
+            return ("v", source.key)
+        if isinstance(source, np.ndarray):
+            node = graph.feed_node(source)
+            return ("n", node) if node is not None and node in self._watched else None
+        if isinstance(source, Sym) and source.graph is graph:
+            return ("n", source.id)
+        raise ValueError(
+            f"Cannot differentiate with respect to {type(source).__name__}: sources are variables, arrays "
+            "passed to tape.watch(), or tensors computed inside the tape."
+        )
+
+    def _gradients(self, target, sources, output_gradients, unconnected_gradients) -> list:
+        if unconnected_gradients not in ("none", "zero"):
+            raise ValueError(
+                f"unconnected_gradients must be 'none' or 'zero', received {unconnected_gradients!r}."
+            )
+        target = self._check_target(target)
+        graph = self._graph
+        seed = None
+        if output_gradients is not None:
+            seed = np.asarray(output_gradients, np.float32)
+            if seed.shape != tuple(target.shape):
+                raise ValueError(
+                    f"output_gradients has shape {seed.shape}, but the target has shape "
+                    f"{tuple(target.shape)}."
+                )
+        keys = tuple(self._source_key(s) for s in sources)
+        recording = graph.seal()
+        key = (target.id, keys, seed is not None, tuple(graph.marked))
+        program = recording.programs.get(key)
+        if program is None or program.stale:
+            variables = {k[1]: s for k, s in zip(keys, sources, strict=True) if k and k[0] == "v"}
+            program = _GradientProgram(
+                recording.graph, target.id, keys, variables, seed is not None, graph.marked
+            )
+            recording.programs[key] = program
+        feeds = graph.nx.graph["feeds"]
+        data = [np.ascontiguousarray(feeds[name], np.float32).reshape(1, -1) for name in program.feed_names]
+        if seed is not None:
+            data.append(seed.reshape(1, -1))
+        grads = program.run(data, graph)
+        result = []
+        for source, grad in zip(sources, grads, strict=True):
+            if grad is None and unconnected_gradients == "zero":
+                grad = np.zeros(np.shape(source), np.float32)
+            result.append(grad)
+        return result
 
 
-def _cache_key(graph: Graph, variables: list[Variable], holders: set[int]) -> str:
-    """The graph's text with variable keys numbered by position, its constants, and which model variables it
-    reads (the program is laid out for those objects)."""
-    text = format_graph(graph)
-    for index, variable in enumerate(variables):
-        text = text.replace(f"'{variable.key}'", f"'v{index}'")
-    digest = hashlib.sha256(text.encode())
-    for node in graph.nodes():
-        if node.op == "const":
-            digest.update(np.asarray(node.attrs["value"]).tobytes())
-    digest.update(repr([id(v) for v in variables if id(v) not in holders]).encode())
-    return digest.hexdigest()
+class _GradientProgram:
+    """Forward + backward of one recording for one target and set of sources, with its value holders."""
+
+    def __init__(self, forward: Graph, target: int, keys: tuple, variables: dict, seeded: bool, marked):
+        graph = forward.copy()
+        self.feed_names = list(graph.nx.graph["feeds"])
+        with tracing(graph):
+            loss = target
+            if seeded:
+                seed = graph.add("input", name="output_gradients", shape=graph.type(target).shape)
+                loss = emit("mul", Sym(graph, target), Sym(graph, seed)).id
+            ids = [
+                None if k is None else variable_node(graph, variables[k[1]]) if k[0] == "v" else k[1]
+                for k in keys
+            ]
+            grads = gradients(graph, loss, [i for i in dict.fromkeys(ids) if i is not None])
+            self.grad_holders = []  # one per source (None where unconnected), laid out as one block
+            for i in ids:
+                gid = grads.get(i) if i is not None else None
+                holder = None
+                if gid is not None:
+                    holder = Variable(
+                        np.zeros(graph.type(i).shape, np.float32), name=f"tape/grad{len(self.grad_holders)}"
+                    )
+                    holder.assign(Sym(graph, gid))
+                self.grad_holders.append(holder)
+            self.value_holders = {}
+            for value in dict.fromkeys([target, *marked]):
+                holder = Variable(np.zeros(graph.type(value).shape, np.float32), name=f"tape/value{value}")
+                holder.assign(Sym(graph, value))
+                self.value_holders[value] = holder
+        placed = [h for h in self.grad_holders if h is not None]
+        names = self.feed_names + (["output_gradients"] if seeded else [])
+        self.tape_program = TapeProgram(
+            graph, names, "gradient tape", [*placed, *self.value_holders.values()]
+        )
+        layout = self.tape_program.store.layout
+        self.block = (
+            (layout[placed[0].key][0], layout[placed[-1].key][0] + placed[-1]._value.size) if placed else None
+        )
+        self.slices = [
+            None if h is None else (layout[h.key][0] - self.block[0], h._value.size, h.shape)
+            for h in self.grad_holders
+        ]
+
+    @property
+    def stale(self) -> bool:
+        return self.tape_program.stale
+
+    def run(self, data: list[np.ndarray], graph: Graph) -> list:
+        program = self.tape_program
+        program.run(data)
+        values = graph.nx.graph.setdefault("values", {})
+        for value, holder in self.value_holders.items():
+            values[value] = program.value(holder).copy()
+        if self.block is None:
+            return [None] * len(self.slices)
+        buffer = program.store.array[self.block[0] : self.block[1]].copy()
+        grads = [None if s is None else buffer[s[0] : s[0] + s[1]].reshape(s[2]) for s in self.slices]
+        remember_gradients(buffer, grads, self.slices)
+        return grads

@@ -16,6 +16,12 @@ from kgraph.ir.builder import Sym, current_graph, current_origin, emit
 from kgraph.ir.graph import Graph
 
 _ids = itertools.count()
+_moves = [0]  # how many times a variable moved into a store: stores check it before a run
+
+
+def moves() -> int:
+    """A counter that changes whenever some variable moves to another store (see `VariableStore.claim`)."""
+    return _moves[0]
 
 
 class Variable:
@@ -79,6 +85,7 @@ class Variable:
         """Moves the value into `view` (a slice of a store) and keeps it there."""
         view[...] = self._value
         self._value = view
+        _moves[0] += 1
 
     # --- assignment, eager or traced ---------------------------------------------------------------
     def assign(self, value):

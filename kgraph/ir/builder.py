@@ -187,11 +187,9 @@ def as_sym(value, graph: Graph) -> Sym:
     if isinstance(value, numbers.Number | np.number | bool):
         return Sym(graph, graph.add("const", value=float(value), shape=(), dtype="float32"))
     if isinstance(value, np.ndarray):
-        feeds = graph.nx.graph.get("feeds")
-        if feeds is not None:  # a gradient tape: arrays are the program's inputs, so its graph stays the same
-            name = f"feed{len(feeds)}"
-            feeds[name] = value
-            return Sym(graph, graph.add("input", name=name, shape=value.shape, dtype="float32"))
+        feed = getattr(graph, "feed", None)
+        if feed is not None:  # a gradient tape: arrays are the program's inputs, so its graph stays the same
+            return feed(value)
         dtype = "int32" if value.dtype.kind in "iu" else "float32"
         return Sym(graph, graph.add("const", value=value.astype(dtype), shape=value.shape, dtype=dtype))
     raise TypeError(f"Cannot use {type(value).__name__} {value!r} as a tensor.")

@@ -12,7 +12,7 @@ import re
 import numpy as np
 
 from kgraph import ops
-from kgraph.ir.builder import Sym, origin
+from kgraph.ir.builder import Sym, current_graph, origin
 
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
 
@@ -158,8 +158,18 @@ class Loss:
         """Returns the reduced loss (a scalar, or per-sample values for reduction `'none'`)."""
         with origin(self.name):
             y_true, y_pred = as_float_tensor(y_true), as_float_tensor(y_pred)
-            values, mask = self._call_with_mask(y_true, y_pred)
-            return reduce_weighted_values(values, sample_weight, mask, self.reduction)
+            span = getattr(current_graph(), "call_span", None)
+            if span is not None and sample_weight is None and type(self).__module__.startswith("kgraph."):
+                # On a gradient tape a built-in loss is traced once per recording, then skipped.
+                y_true, y_pred = (
+                    x if isinstance(x, Sym) else current_graph().feed(x) for x in (y_true, y_pred)
+                )
+                return span((self, y_true.id, y_pred.id), lambda: self._reduced(y_true, y_pred, None))
+            return self._reduced(y_true, y_pred, sample_weight)
+
+    def _reduced(self, y_true, y_pred, sample_weight):
+        values, mask = self._call_with_mask(y_true, y_pred)
+        return reduce_weighted_values(values, sample_weight, mask, self.reduction)
 
     def _call_with_mask(self, y_true, y_pred):
         """Per-sample losses and a 0/1 mask of the entries that count (None: all of them)."""

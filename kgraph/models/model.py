@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kgraph.ir.builder import current_graph
+from kgraph.ir.builder import Sym, current_graph
 from kgraph.layers.core.input_layer import Input, InputLayer
 from kgraph.layers.keras_tensor import CallNode, KerasTensor
 from kgraph.layers.layer import Layer
@@ -112,7 +112,24 @@ class Model(ModelSavingMixin, Trainer, Layer):
             outputs = self._predict_quietly(inputs, max(len(inputs), 1))
             if outputs is not None:
                 return outputs
-        return super().__call__(inputs, training=training, **kwargs)
+        graph = current_graph()
+        if getattr(graph, "call_span", None) is None:
+            return super().__call__(inputs, training=training, **kwargs)
+        return self._call_on_tape(graph, inputs, training, kwargs)
+
+    def _call_on_tape(self, graph, inputs, training, kwargs):
+        """A call inside a GradientTape: a functional model's call is recorded once and then skipped."""
+        flat = list(inputs) if isinstance(inputs, list | tuple) else [inputs]
+        if not self._subclassed and not kwargs and not isinstance(inputs, dict):
+            flat = [x if isinstance(x, Sym) else graph.feed(np.asarray(x, np.float32)) for x in flat]
+            inputs = flat if isinstance(inputs, list | tuple) else flat[0]
+            key = (self, training, tuple(x.id for x in flat))
+            outputs = graph.call_span(key, lambda: Layer.__call__(self, inputs, training=training))
+        else:
+            outputs = Layer.__call__(self, inputs, training=training, **kwargs)
+        for output in outputs if isinstance(outputs, list | tuple) else [outputs]:
+            graph.mark(output)  # the step returns the predictions too, for metrics read after it
+        return outputs
 
     def call(self, inputs, training=None):
         flat = inputs if isinstance(inputs, list | tuple) else [inputs]

@@ -111,10 +111,13 @@ class Trainer:
 
     def _store_array(self) -> tuple[np.ndarray, dict]:
         if self._state is not None:
-            return self._state.store.array, self._state.store.layout
-        if self._predict_store is None:
-            self._predict_store = VariableStore(list(self.weights))
-        return self._predict_store.array, self._predict_store.layout
+            store = self._state.store
+        else:
+            if self._predict_store is None:
+                self._predict_store = VariableStore(list(self.weights))
+            store = self._predict_store
+        store.claim()  # a gradient tape may have moved the weights into its own store
+        return store.array, store.layout
 
     def _program(self, kind: str, batch_size: int, x_shapes, y_shapes=(), weighted: bool = False):
         key = (kind, tuple(x_shapes), tuple(y_shapes), weighted)

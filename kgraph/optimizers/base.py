@@ -25,6 +25,7 @@ import numpy as np
 from kgraph import ops
 from kgraph.optimizers import clipping
 from kgraph.optimizers.schedules import LearningRateSchedule
+from kgraph.tape_update import apply_compiled
 from kgraph.variables import Variable
 
 _name_counts: collections.Counter = collections.Counter()
@@ -321,6 +322,8 @@ class Optimizer:
     def apply_gradients(self, grads_and_vars) -> Variable:
         """Applies `(gradient, variable)` pairs; returns `iterations`."""
         pairs = list(grads_and_vars)
+        if apply_compiled(self, pairs):  # a gradient tape's gradients: one compiled update
+            return self._iterations
         self.apply([g for g, _ in pairs], [v for _, v in pairs])
         return self._iterations
 

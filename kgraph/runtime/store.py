@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kgraph.variables import Variable
+from kgraph.variables import Variable, moves
 
 
 class VariableStore:
@@ -22,13 +22,28 @@ class VariableStore:
             self.layout[v.key] = (offset, v.shape)
             offset += int(np.prod(v.shape, dtype=np.int64))
         self.array = np.zeros(max(offset, 1), np.float32)
+        self._views = {}
         for v in unique:
             start, shape = self.layout[v.key]
-            v._rebind(self.array[start : start + v._value.size].reshape(shape))
+            self._views[v.key] = self.array[start : start + v._value.size].reshape(shape)
+            v._rebind(self._views[v.key])
         self.variables = {v.key: v for v in unique}
+        self._moves = moves()
         self.regions: dict[str, Variable] = {}
         for name, members in (regions or {}).items():
             self.regions[name] = self._region(name, members)
+
+    def claim(self) -> None:
+        """Moves back (with their current values) the variables another store took since the last claim.
+
+        A variable lives in one store at a time; a gradient tape's store and a model's store may take turns.
+        """
+        if self._moves == moves():
+            return
+        for key, v in self.variables.items():
+            if v._value is not self._views[key]:
+                v._rebind(self._views[key])
+        self._moves = moves()
 
     def _region(self, name: str, members: list[Variable]) -> Variable:
         if not members:

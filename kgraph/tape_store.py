@@ -1,0 +1,89 @@
+"""Where tape programs keep their variables: one flat store, grown by appending, shared by the programs.
+
+The gradient program of a tape block and the optimizer update that follows it read the same weights, so both
+run on one `TapeStore`: the weights move into it once (`Variable._rebind`) and stay there, with no copy per
+step. Appending never moves what is already placed, so a program compiled against the store stays valid as
+it grows (an optimizer's slots join it at the first `apply_gradients`). A model's own store (`fit`,
+`predict`) and a tape store take turns through `VariableStore.claim`: whichever runs next moves the
+variables back with their current values.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kgraph import config
+from kgraph.codegen.cpu import ProgramLayout
+from kgraph.ir.graph import Graph
+from kgraph.passes.pipeline import run_pipeline
+from kgraph.runtime.program import CompiledProgram, InterpretedProgram
+from kgraph.runtime.store import VariableStore
+from kgraph.variables import Variable, moves, order_writes_after_reads
+
+_FIRST_ROW = np.zeros(1, np.int64)  # a tape program runs one "batch" of one row: its feeds, whole
+
+
+class TapeStore(VariableStore):
+    """A variable store that grows: `place` appends variables after those already laid out."""
+
+    def __init__(self):
+        super().__init__([])
+        self.size = 0
+        self.retired = False  # set when another tape store took some of its variables
+
+    def place(self, variables: list[Variable]) -> None:
+        new = [v for v in dict.fromkeys(variables) if v.key not in self.layout]
+        if not new:
+            return
+        for v in new:
+            self.layout[v.key] = (self.size, v.shape)
+            self.size += v._value.size
+            self.variables[v.key] = v
+        self.array = np.zeros(max(self.size, 1), np.float32)
+        for key, v in self.variables.items():
+            start, shape = self.layout[key]
+            self._views[key] = self.array[start : start + v._value.size].reshape(shape)
+            v._rebind(self._views[key])  # copies the current value, wherever the variable lived
+            v._tape_store = self
+        self._moves = moves()
+
+
+def store_for(variables: list[Variable]) -> TapeStore:
+    """The tape store that holds all of `variables` (placed in this order when new to it)."""
+    stores = list(
+        dict.fromkeys(
+            s for v in variables if (s := getattr(v, "_tape_store", None)) is not None and not s.retired
+        )
+    )
+    store = stores[0] if stores else TapeStore()
+    for other in stores[1:]:  # its programs would read variables that now live elsewhere
+        other.retired = True
+    store.place(variables)
+    return store
+
+
+class TapeProgram:
+    """A tape graph compiled against a tape store; runs once per call on whole feeds."""
+
+    def __init__(self, graph: Graph, feed_names: list[str], title: str, placed_first: list[Variable] = ()):
+        order_writes_after_reads(graph)
+        variables = list(graph.nx.graph.get("variable_objects", {}).values())
+        self.store = store_for([*placed_first, *variables])
+        layout = ProgramLayout({v.key: self.store.layout[v.key] for v in variables}, feed_names, [])
+        planned = run_pipeline(graph, 1, title=title)
+        backend = InterpretedProgram if config.backend() == "numpy" else CompiledProgram
+        self.program = backend(planned, layout, title, threads=config.num_threads())
+
+    @property
+    def stale(self) -> bool:
+        return self.store.retired
+
+    def run(self, data: list[np.ndarray]) -> None:
+        """Runs the program on `data` (one 1 x size row per feed, in `feed_names` order)."""
+        store = self.store
+        store.claim()
+        self.program.run(store.array, data, _FIRST_ROW, 0, 1)
+
+    def value(self, variable: Variable) -> np.ndarray:
+        start, shape = self.store.layout[variable.key]
+        return self.store.array[start : start + variable._value.size].reshape(shape)

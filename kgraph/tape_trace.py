@@ -1,0 +1,215 @@
+"""Tracing a tape's `with` block once and replaying it: the graph a `GradientTape` records into.
+
+The first time a `with GradientTape()` statement runs, every op of its block is added to a `TapeGraph` and
+logged as `(op, inputs, attrs)`; node ids are positions in that log. When the block is sealed (by
+`tape.gradient`) the graph and its log become a `Recording` of that call site.
+
+The next time the same statement runs, the user's Python code runs again and emits the same ops, but `add`
+only compares each one with the recording (op name, input ids, attributes: a few tuple and dict compares)
+and hands back the recorded id, so no node, edge or type is built and the compiled programs of the recording
+are reused as they are. Arrays entering the block are the program's feeds: a feed of another shape, another
+constant, another variable or another op ends the replay at that op. The graph then keeps the matching
+prefix of the recording as real nodes and records from there (or switches to another recording of the same
+call site that shares the prefix and goes on with that op), so any Python path is traced correctly; only
+the path taken decides which compiled program runs.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kgraph.ir.builder import Sym
+from kgraph.ir.graph import Graph, Node
+
+_MAX_RECORDINGS_PER_SITE = 8
+
+
+@dataclass
+class Recording:
+    """The forward trace of one tape block: its graph (node id == position in `log`) and compiled programs."""
+
+    graph: Graph
+    log: list[tuple]
+    spans: dict = field(default_factory=dict)  # start position -> a model call that can be skipped
+    programs: dict = field(default_factory=dict)
+
+
+_SITES: dict[tuple, list[Recording]] = {}  # call site -> its recordings, most recently used first
+
+
+def site_recordings(site: tuple) -> list[Recording]:
+    return _SITES.setdefault(site, [])
+
+
+def _same_attrs(a: dict, b: dict) -> bool:
+    try:
+        return a == b
+    except ValueError:  # arrays among the attributes
+        return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def _same_entry(entry: tuple, op: str, inputs: tuple, attrs: dict) -> bool:
+    return entry[0] == op and entry[1] == inputs and _same_attrs(entry[2], attrs)
+
+
+class TapeGraph(Graph):
+    """The graph of one tape: replays a recording of its call site while the ops match, records otherwise."""
+
+    def __init__(self, recordings: list[Recording]):
+        Graph.__init__(self)
+        self.nx.graph["feeds"] = {}
+        self.marked: list[int] = []  # values the program returns besides the target (a model's outputs)
+        self._feed_nodes: dict[int, int] = {}  # id(array) -> its input node: one feed per array object
+        self._recordings = recordings
+        self._recording = recordings[0] if recordings else None
+        self._cursor = 0
+        self._log: list[tuple] = []
+        self._spans: dict[int, tuple] = {}
+        self._sealed: Recording | None = None
+
+    # --- replay ------------------------------------------------------------------------------------
+    def add(self, op: str, inputs=(), origin: str = "", **attrs) -> int:
+        recording = self._recording
+        if recording is not None:
+            inputs = tuple(inputs)
+            k = self._cursor
+            if k < len(recording.log) and _same_entry(recording.log[k], op, inputs, attrs):
+                self._cursor = k + 1
+                return k
+            if self._switch(op, inputs, attrs):  # another recording of this site goes on with this op
+                self._cursor = k + 1
+                return k
+            self._materialize()
+        node_id = Graph.add(self, op, inputs, origin, **attrs)
+        self._log.append((op, tuple(inputs), attrs))
+        return node_id
+
+    def node(self, node_id: int) -> Node:
+        if self._recording is not None:
+            return self._recording.graph.node(node_id)
+        return Graph.node(self, node_id)
+
+    def _switch(self, op: str, inputs: tuple, attrs: dict) -> bool:
+        """Moves to another recording whose log starts like this trace and goes on with this op."""
+        current, k = self._recording, self._cursor
+        for other in self._recordings:
+            if (
+                other is not current
+                and len(other.log) > k
+                and _same_entry(other.log[k], op, inputs, attrs)
+                and all(_same_entry(a, *b) for a, b in zip(other.log[:k], current.log[:k], strict=True))
+            ):
+                self._recording = other
+                return True
+        return False
+
+    def _materialize(self) -> None:
+        """The block left every recording: the matched prefix becomes real nodes, and tracing records on."""
+        current, k = self._recording, self._cursor
+        self._log = list(current.log[:k])
+        self._spans = {start: span for start, span in current.spans.items() if span[1] <= k}
+        for node_id in range(k):
+            node = current.graph.node(node_id)
+            self.nx.add_node(node_id, node=node)
+            for pos, src in enumerate(node.inputs):
+                if self.nx.has_edge(src, node_id):
+                    self.nx.edges[src, node_id]["positions"].append(pos)
+                else:
+                    self.nx.add_edge(src, node_id, positions=[pos])
+        self._ids = itertools.count(k)
+        self._recording = None
+
+    # --- skipping whole model calls -----------------------------------------------------------------
+    def call_span(self, key: tuple, run):
+        """`run()` (a model's call on traced inputs), or its recorded outputs without running it.
+
+        Like a `tf.function`, a functional model's Python code then runs once per recording: its ops depend
+        only on its layers, its inputs (`key` names them by id, hence by type) and `training`. The graph-level
+        state the call leaves (variables read and written, added losses) is restored from the recording.
+        """
+        recording = self._recording
+        start = self._cursor if recording is not None else len(self._log)
+        if recording is not None:
+            span = recording.spans.get(start)
+            if span is not None and span[0] == key:
+                self._cursor = span[1]
+                self._restore(span[4])
+                outputs = [Sym(self, i) for i in span[2]]
+                return outputs if span[3] else outputs[0]
+        feeds = len(self.nx.graph["feeds"])
+        outputs = run()
+        flat = outputs if isinstance(outputs, list | tuple) else [outputs]
+        if (
+            self._recording is None
+            and len(self.nx.graph["feeds"]) == feeds  # arrays the call itself feeds change every step
+            and all(isinstance(o, Sym) and o.graph is self for o in flat)
+        ):
+            end = len(self._log)
+            self._spans[start] = (
+                key,
+                end,
+                [o.id for o in flat],
+                isinstance(outputs, list | tuple),
+                self._state(),
+            )
+        return outputs
+
+    def _state(self) -> dict:
+        state = self.nx.graph
+        return {
+            "variable_nodes": dict(state.get("variable_nodes", {})),
+            "variable_objects": dict(state.get("variable_objects", {})),
+            "assigned": {k: (node, value.id) for k, (node, value) in state.get("assigned", {}).items()},
+            "added_losses": [loss.id for loss in state.get("added_losses", [])],
+            "effects": list(self.effects),
+        }
+
+    def _restore(self, saved: dict) -> None:
+        state = self.nx.graph
+        state["variable_nodes"] = dict(saved["variable_nodes"])
+        state["variable_objects"] = dict(saved["variable_objects"])
+        state["assigned"] = {k: (node, Sym(self, value)) for k, (node, value) in saved["assigned"].items()}
+        if saved["added_losses"]:
+            state["added_losses"] = [Sym(self, i) for i in saved["added_losses"]]
+        self.effects = list(saved["effects"])
+
+    # --- feeds and results -------------------------------------------------------------------------
+    def feed(self, value: np.ndarray) -> Sym:
+        """The input node of an array entering the block (the same node each time the same array enters)."""
+        node_id = self._feed_nodes.get(id(value))
+        if node_id is None:
+            feeds = self.nx.graph["feeds"]
+            name = f"feed{len(feeds)}"
+            feeds[name] = value
+            node_id = self.add("input", name=name, shape=value.shape, dtype="float32")
+            self._feed_nodes[id(value)] = node_id
+        return Sym(self, node_id)
+
+    def feed_node(self, value) -> int | None:
+        return self._feed_nodes.get(id(value))
+
+    def mark(self, value) -> None:
+        """Asks the gradient program to return `value` too (a model's predictions, read after the step)."""
+        if isinstance(value, Sym) and value.graph is self:
+            self.marked.append(value.id)
+
+    def seal(self) -> Recording:
+        """The recording this block's trace matches, made (and remembered for its call site) if new."""
+        recording = self._recording
+        if recording is not None:
+            if self._cursor == len(recording.log):
+                if self._recordings[0] is not recording:
+                    self._recordings.remove(recording)
+                    self._recordings.insert(0, recording)
+                return recording
+            self._materialize()  # the block stopped before the end of the recording
+        if self._sealed is not None and len(self._sealed.log) == len(self._log):
+            return self._sealed
+        recording = Recording(self.copy(), list(self._log), dict(self._spans))
+        self._recordings.insert(0, recording)
+        del self._recordings[_MAX_RECORDINGS_PER_SITE:]
+        self._sealed = recording
+        return recording
