@@ -8,6 +8,8 @@ from kgraph.layers.core.activation import Activation
 from kgraph.layers.core.dense import Dense
 from kgraph.layers.core.dropout import Dropout
 from kgraph.layers.core.input_layer import Input, InputLayer
+from kgraph.layers.core.embedding import Embedding
+from kgraph.layers.core.masking import Masking
 from kgraph.layers.input_spec import InputSpec
 from kgraph.layers.layer import Layer
 from kgraph.layers.merging.average import Average, average
@@ -39,6 +41,11 @@ from kgraph.layers.reshaping.up_sampling1d import UpSampling1D
 from kgraph.layers.reshaping.up_sampling2d import UpSampling2D
 from kgraph.layers.reshaping.zero_padding1d import ZeroPadding1D
 from kgraph.layers.reshaping.zero_padding2d import ZeroPadding2D
+from kgraph.layers.rnn.bidirectional import Bidirectional
+from kgraph.layers.rnn.gru import GRU
+from kgraph.layers.rnn.lstm import LSTM
+from kgraph.layers.rnn.simple_rnn import SimpleRNN
+from kgraph.layers.rnn.time_distributed import TimeDistributed
 
 # Keras's aliases of the convolution and pooling layers.
 Convolution1D = Conv1D
@@ -57,6 +64,13 @@ GlobalMaxPool1D = GlobalMaxPooling1D
 GlobalMaxPool2D = GlobalMaxPooling2D
 
 __all__ = [
+    "Bidirectional",
+    "Embedding",
+    "GRU",
+    "LSTM",
+    "Masking",
+    "SimpleRNN",
+    "TimeDistributed",
     "Activation",
     "Add",
     "Concatenate",

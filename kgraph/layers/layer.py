@@ -196,6 +196,10 @@ class Layer:
     def call(self, inputs, training=None):
         raise NotImplementedError(f"Layer {type(self).__name__} does not implement `call()`.")
 
+    def compute_mask(self, inputs, previous_mask=None):
+        """The mask of the outputs, as in Keras: layers that support masking pass their input's mask on."""
+        return previous_mask if self.supports_masking else None
+
     def compute_output_shape(self, input_shape):
         """Output shape(s) for `input_shape`, found by tracing `call` (layers may override)."""
         shapes = input_shape if _is_shape_list(input_shape) else [input_shape]
@@ -289,6 +293,12 @@ def _is_shape(x) -> bool:
 
 def _is_shape_list(x) -> bool:
     return isinstance(x, list | tuple) and len(x) > 0 and all(isinstance(s, list | tuple) for s in x)
+
+
+@functools.cache
+def call_takes_mask(layer_class: type) -> bool:
+    """Whether a layer class's `call` takes a `mask` (models pass implicit masks to those that do)."""
+    return "mask" in inspect.signature(layer_class.call).parameters
 
 
 @functools.cache

@@ -7,7 +7,7 @@ import numpy as np
 from kgraph.ir.builder import Sym, current_graph
 from kgraph.layers.core.input_layer import Input, InputLayer
 from kgraph.layers.keras_tensor import CallNode, KerasTensor
-from kgraph.layers.layer import Layer
+from kgraph.layers.layer import Layer, call_takes_mask
 from kgraph.models.layer_order import keras_layer_order
 from kgraph.models.trainer import Trainer
 from kgraph.saving.model_saving import ModelSavingMixin
@@ -141,13 +141,26 @@ class Model(ModelSavingMixin, Trainer, Layer):
                 f"{len(flat)} input tensors."
             )
         values = {id(t): v for t, v in zip(self.inputs, flat, strict=True)}
+        masks: dict[
+            int, object
+        ] = {}  # Keras's implicit masks (Embedding(mask_zero=True), Masking), by tensor
         for node in self._nodes:
             if isinstance(node.layer, InputLayer):
                 continue
             args = [values[id(t)] for t in node.inputs]
-            out = node.layer(args if node.as_list else args[0], training=training, **node.kwargs)
-            for t, v in zip(node.outputs, out if isinstance(out, list | tuple) else [out], strict=True):
+            arg = args if node.as_list else args[0]
+            in_masks = [masks.get(id(t)) for t in node.inputs]
+            mask = in_masks if node.as_list else in_masks[0]
+            kwargs = dict(node.kwargs)
+            if any(m is not None for m in in_masks) and call_takes_mask(type(node.layer)):
+                kwargs.setdefault("mask", mask)
+            out = node.layer(arg, training=training, **kwargs)
+            out_masks = node.layer.compute_mask(arg, mask)
+            outs = out if isinstance(out, list | tuple) else [out]
+            out_masks = out_masks if isinstance(out_masks, list | tuple) else [out_masks] * len(outs)
+            for t, v, m in zip(node.outputs, outs, out_masks, strict=True):
                 values[id(t)] = v
+                masks[id(t)] = m
         outputs = [values[id(t)] for t in self.outputs]
         return outputs if self._outputs_as_list or len(outputs) > 1 else outputs[0]
 

@@ -2,3 +2,4 @@
 
 from kgraph.ir.ops import elementwise, gather, linalg, reduction, shape, source  # noqa: F401
 from kgraph.ir.ops import window  # noqa: F401
+from kgraph.ir.ops import recurrent  # noqa: F401

@@ -21,7 +21,8 @@ the recurrent-dropout mask) and the cell's gate math over batch x units. The ops
 
 Masks follow Keras: a masked step keeps the previous states and outputs the previous output (or zeros with
 `zero_output_for_mask`). Attributes: cell ('simple', 'lstm', 'gru'), units, activation,
-recurrent_activation, go_backwards, reset_after, zero_output.
+recurrent_activation, go_backwards, reset_after, zero_output, and time_order (outputs in time order even
+under go_backwards: Bidirectional's backward half, which would otherwise flip them back).
 """
 
 from __future__ import annotations
@@ -165,9 +166,10 @@ def outputs_from_stash(stash, mask, at):
     batch, steps = stash.shape[:2]
     order = [_time(k, steps, at["go_backwards"]) for k in range(steps)]
     out = np.zeros((batch, steps + lay.states, u), stash.dtype)
-    out[:, :steps] = stash[:, order, :u]
+    shown = list(range(steps)) if at.get("time_order") else order
+    out[:, :steps] = stash[:, shown, :u]
     if at["zero_output"]:
-        out[:, :steps] *= mask[:, order, None] > 0.5
+        out[:, :steps] *= mask[:, shown, None] > 0.5
     last = order[-1]
     out[:, steps] = stash[:, last, :u]
     if lay.states == 2:
@@ -192,7 +194,8 @@ def _walk_back(xs, at):
         t = _time(k, steps, at["go_backwards"])
         keep = mask[:, t : t + 1] > 0.5
         previous = _time(k - 1, steps, at["go_backwards"])
-        gk = g[:, k] * keep if at["zero_output"] else g[:, k]
+        gk = g[:, t if at.get("time_order") else k]
+        gk = gk * keep if at["zero_output"] else gk
         dh = gk + dh_carry
         direct = 0
         if at["cell"] == "simple":

@@ -202,7 +202,7 @@ def _outputs(name, shapes, out_shape, at):
         f"    for k in range({steps}):",
         f"        t = {t}",
         f"        src = (b * {steps} + t) * {S}",
-        f"        dst = (b * {rows} + k) * {u}",
+        f"        dst = (b * {rows} + {'t' if at.get('time_order') else 'k'}) * {u}",
         f"        for j in range({u}):",
         f"            out[dst + j] = {copy}",
         f"    src = (b * {steps} + {last}) * {S}",
@@ -241,7 +241,7 @@ def _walk_back(name, shapes, out_shape, at, states_out: bool):
         "for b in range(n):",
         f"    row = (b * {steps} + t) * {S}",
         f"    drow = (b * {steps} + t) * {D}",
-        f"    grow = (b * {rows} + k) * {u}",
+        f"    grow = (b * {rows} + {'t' if at.get('time_order') else 'k'}) * {u}",
     ]
     masked = [
         f"dh = {'f32(0.0)' if at['zero_output'] else g} + hc[b * {u} + j]",

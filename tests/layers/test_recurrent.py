@@ -1,0 +1,230 @@
+"""Recurrent layers: the shared layer test, forward parity with Keras 3 (JAX) given the same weights, masks,
+Bidirectional and TimeDistributed, training parity, the LSTM's kernel count, and tasks that need memory."""
+
+import numpy as np
+import pytest
+
+import kgraph
+from kgraph.layers import GRU, LSTM, Bidirectional, Dense, Embedding, SimpleRNN, TimeDistributed
+from kgraph.testing import run_layer_test
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(4, 5, 3)).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    "cls,kwargs,shape,weights",
+    [
+        (SimpleRNN, {"units": 4}, (None, 4), 3),
+        (LSTM, {"units": 4, "return_sequences": True}, (None, 5, 4), 3),
+        (GRU, {"units": 4, "go_backwards": True}, (None, 4), 3),
+        (GRU, {"units": 4, "reset_after": False, "return_sequences": True}, (None, 5, 4), 3),
+        (LSTM, {"units": 2, "use_bias": False, "activation": "relu"}, (None, 2), 2),
+    ],
+)
+def test_layer_helper(cls, kwargs, shape, weights):
+    run_layer_test(cls, kwargs, (None, 5, 3), shape, expected_num_trainable_weights=weights, input_data=X)
+
+
+def test_wrappers_through_layer_helper():
+    run_layer_test(TimeDistributed, {"layer": Dense(2)}, (None, 5, 3), (None, 5, 2), 2, input_data=X)
+    run_layer_test(
+        Bidirectional, {"layer": LSTM(3, return_sequences=True)}, (None, 5, 3), (None, 5, 6), 6, input_data=X
+    )
+
+
+def test_unsupported_activation_is_a_clear_error():
+    with pytest.raises(ValueError, match="layer 'odd'.*activation.*'softplus'|Layer 'odd'.*softplus"):
+        LSTM(3, activation="softplus", name="odd")
+
+
+keras = pytest.importorskip("keras")
+
+FORWARD = [
+    ("SimpleRNN", {"return_sequences": True}),
+    ("SimpleRNN", {"activation": "relu", "go_backwards": True}),
+    ("LSTM", {}),
+    ("LSTM", {"return_sequences": True, "return_state": True}),
+    ("LSTM", {"go_backwards": True, "return_sequences": True, "recurrent_activation": "hard_sigmoid"}),
+    ("LSTM", {"use_bias": False, "unit_forget_bias": False}),
+    ("GRU", {"return_state": True}),
+    ("GRU", {"reset_after": False, "return_sequences": True}),
+    ("GRU", {"go_backwards": True, "activation": "linear"}),
+]
+
+
+def _pair(name, kwargs, units=4):
+    reference = getattr(keras.layers, name)(units, **kwargs)
+    ours = getattr(kgraph.layers, name)(units, **kwargs)
+    return reference, ours
+
+
+def _close(got, expected, rtol=1e-4):
+    got = got if isinstance(got, list | tuple) else [got]
+    expected = expected if isinstance(expected, list | tuple) else [expected]
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected, strict=True):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(e), rtol=rtol, atol=1e-5)
+
+
+@pytest.mark.parametrize("name,kwargs", FORWARD)
+def test_forward_matches_keras(name, kwargs):
+    reference, ours = _pair(name, kwargs)
+    inputs = keras.Input((5, 3))
+    kmodel = keras.Model(inputs, reference(inputs))
+    x_in = kgraph.layers.Input((5, 3))
+    model = kgraph.Model(x_in, ours(x_in))
+    model.set_weights(kmodel.get_weights())
+    _close(model.predict(X, verbose=0), kmodel.predict(X, verbose=0))
+
+
+def _padded_tokens():
+    tokens = RNG.integers(1, 9, size=(6, 7)).astype(np.float32)
+    for row, length in enumerate([7, 5, 3, 1, 6, 4]):
+        tokens[row, length:] = 0
+    tokens[4, :2] = 0  # masked steps at the start too
+    return tokens
+
+
+@pytest.mark.parametrize(
+    "name,kwargs",
+    [("LSTM", {}), ("GRU", {"return_sequences": True}), ("SimpleRNN", {"go_backwards": True})],
+)
+def test_masks_from_embedding_match_keras(name, kwargs):
+    tokens = _padded_tokens()
+    models = []
+    for module in (keras, kgraph):
+        inputs = module.Input((7,))
+        embedded = module.layers.Embedding(9, 3, mask_zero=True)(inputs)
+        models.append(module.Model(inputs, getattr(module.layers, name)(4, **kwargs)(embedded)))
+    models[1].set_weights(models[0].get_weights())
+    _close(models[1].predict(tokens, verbose=0), models[0].predict(tokens, verbose=0))
+
+
+@pytest.mark.parametrize("merge_mode", ["concat", "sum", "mul", "ave", None])
+def test_bidirectional_matches_keras(merge_mode):
+    tokens = _padded_tokens()
+    models = []
+    for module in (keras, kgraph):
+        inputs = module.Input((7,))
+        embedded = module.layers.Embedding(9, 3, mask_zero=True)(inputs)
+        layer = module.layers.LSTM(3, return_sequences=merge_mode != "sum")
+        outputs = module.layers.Bidirectional(layer, merge_mode=merge_mode)(embedded)
+        models.append(module.Model(inputs, outputs))
+    models[1].set_weights(models[0].get_weights())
+    _close(models[1].predict(tokens, verbose=0), models[0].predict(tokens, verbose=0))
+
+
+def test_masking_and_initial_state_match_keras():
+    x = X.copy()
+    x[1, 3:] = 0.0
+    models = []
+    for module in (keras, kgraph):
+        inputs = module.Input((5, 3))
+        masked = module.layers.Masking(0.0)(inputs)
+        sequence, h, c = module.layers.LSTM(4, return_sequences=True, return_state=True)(masked)
+        out = module.layers.GRU(4)(sequence, initial_state=[h])
+        models.append(module.Model(inputs, [out, c]))
+    models[1].set_weights(models[0].get_weights())
+    _close(models[1].predict(x, verbose=0), models[0].predict(x, verbose=0))
+
+
+def test_time_distributed_matches_keras():
+    models = []
+    for module in (keras, kgraph):
+        inputs = module.Input((5, 3))
+        hidden = module.layers.LSTM(4, return_sequences=True)(inputs)
+        models.append(module.Model(inputs, module.layers.TimeDistributed(module.layers.Dense(2))(hidden)))
+    models[1].set_weights(models[0].get_weights())
+    _close(models[1].predict(X, verbose=0), models[0].predict(X, verbose=0))
+
+
+def test_lstm_training_matches_keras():
+    tokens = _padded_tokens()
+    tokens = np.concatenate([tokens] * 4)
+    y = (tokens[:, 0] > 4).astype(np.float32)[:, None]
+    models = []
+    for module in (keras, kgraph):
+        inputs = module.Input((7,))
+        embedded = module.layers.Embedding(9, 4, mask_zero=True)(inputs)
+        hidden = module.layers.LSTM(5)(embedded)
+        model = module.Model(inputs, module.layers.Dense(1, activation="sigmoid")(hidden))
+        model.compile(optimizer=module.optimizers.Adam(0.01), loss="binary_crossentropy")
+        models.append(model)
+    models[1].set_weights(models[0].get_weights())
+    expected = models[0].fit(tokens, y, batch_size=8, epochs=2, shuffle=False, verbose=0).history["loss"]
+    got = models[1].fit(tokens, y, batch_size=8, epochs=2, shuffle=False, verbose=0).history["loss"]
+    np.testing.assert_allclose(got, expected, rtol=1e-3)
+    for g, e in zip(models[1].get_weights(), models[0].get_weights(), strict=True):
+        np.testing.assert_allclose(g, e, rtol=1e-3, atol=1e-5)
+
+
+def test_lstm_forward_is_one_scan_kernel():
+    from kgraph.ir import Graph, Sym
+    from kgraph.ir.builder import tracing
+    from kgraph.passes.pipeline import run_pipeline
+
+    graph = Graph()
+    layer = LSTM(8, return_sequences=True)
+    with tracing(graph):
+        x = Sym(graph, graph.add("input", name="x", shape=(None, 6, 3)))
+        graph.outputs["y"] = layer(x).id
+    planned = run_pipeline(graph, 4)
+    ops = [planned.node(k.nodes[0]).op for k in planned.fusion.kernels if k.kind == "opaque"]
+    assert ops.count("rnn_scan") == 1 and ops.count("rnn_outputs") == 1, ops
+
+
+def _first_token_task(n=256, steps=8, seed=0):
+    """The label is the first token: the layer must remember it through the whole sequence."""
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(1, 5, size=(n, steps)).astype(np.float32)
+    return tokens, (tokens[:, 0] - 1).astype(np.float32)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "Bidirectional"])
+def test_learns_a_task_that_needs_memory(kind):
+    tokens, labels = _first_token_task()
+    inputs = kgraph.layers.Input((8,))
+    embedded = Embedding(5, 8)(inputs)
+    if kind == "Bidirectional":
+        hidden = Bidirectional(LSTM(16))(embedded)
+    else:
+        hidden = getattr(kgraph.layers, kind)(16)(embedded)
+    model = kgraph.Model(inputs, Dense(4, activation="softmax")(hidden))
+    model.compile(
+        optimizer=kgraph.optimizers.Adam(0.02), loss="sparse_categorical_crossentropy", metrics=["acc"]
+    )
+    history = model.fit(tokens, labels, batch_size=32, epochs=12, verbose=0).history
+    assert history["acc"][-1] > 0.95, history
+
+
+def test_addition_rnn_seq2seq():
+    """Keras's addition_rnn example, small: 'a+b' as characters to the digits of the sum."""
+    rng = np.random.default_rng(0)
+    chars = "0123456789+ "
+    digits = 2
+    a, b = rng.integers(0, 10**digits, size=(2, 1500))
+
+    def encode(strings, width):
+        out = np.zeros((len(strings), width, len(chars)), np.float32)
+        for i, s in enumerate(strings):
+            for j, ch in enumerate(s.ljust(width)):
+                out[i, j, chars.index(ch)] = 1
+        return out
+
+    x = encode([f"{p}+{q}" for p, q in zip(a, b, strict=True)], 2 * digits + 1)
+    y = encode([str(p + q) for p, q in zip(a, b, strict=True)], digits + 1)
+    model = kgraph.Sequential(
+        [
+            kgraph.layers.Input((2 * digits + 1, len(chars))),
+            LSTM(64),
+            kgraph.layers.RepeatVector(digits + 1),
+            LSTM(64, return_sequences=True),
+            TimeDistributed(Dense(len(chars), activation="softmax")),
+        ]
+    )
+    model.compile(
+        optimizer=kgraph.optimizers.Adam(0.01), loss="categorical_crossentropy", metrics=["accuracy"]
+    )
+    history = model.fit(x, y, batch_size=64, epochs=15, verbose=0).history
+    assert history["loss"][-1] < 0.5 * history["loss"][0], history["loss"]
