@@ -22,6 +22,32 @@ def _any(shape):
     return RNG.normal(size=shape)
 
 
+def _lstm_scan_case():
+    """An LSTM scan's outputs with a mask: its inputs, the stash (its saved residual) first."""
+    from kgraph.ir.ops.recurrent import _scan_reference
+
+    attrs = {
+        "cell": "lstm",
+        "units": 2,
+        "activation": "tanh",
+        "recurrent_activation": "sigmoid",
+        "go_backwards": False,
+        "reset_after": False,
+        "zero_output": False,
+    }
+    mask = np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]])
+    operands = [
+        _any((2, 3, 8)),
+        _any((2, 8)),
+        _any((8,)),
+        mask,
+        _positive((2, 2)),
+        _any((2, 2)),
+        _any((2, 2)),
+    ]
+    return [_scan_reference(operands, attrs), *operands], attrs
+
+
 # op -> (input makers, attrs); inputs are variables so the gradient flows to each of them.
 CASES = {
     "add": ([_any((3, 4)), _any((4,))], {}),
@@ -60,6 +86,7 @@ CASES = {
     "broadcast_to": ([_any((1, 4))], {"shape": (3, 4)}),
     "take": ([_any((5, 3)), np.array([[0.0, 4.0], [2.0, 2.0]])], {}),
     "scatter_add": ([_any((2, 2, 3)), np.array([[0.0, 4.0], [2.0, 2.0]])], {"rows": 5}),
+    "rnn_outputs": _lstm_scan_case(),
     "patches": (
         [_any((2, 5, 4, 2))],
         {"window": (3, 2), "strides": (2, 1), "dilation": (1, 2), "padding": ((1, 1), (1, 0))},
@@ -110,6 +137,10 @@ NO_GRADIENT = {
     "random_uniform",
     "assign",
     "max_pool_grad",  # second derivatives of max pooling are not needed by any training step
+    "rnn_scan",  # the forward scan's stash has no gradient: rnn_outputs carries the scan's gradient rule
+    "rnn_scan_grad",  # the backward scans and the recurrent kernel's gradient: no second derivatives
+    "rnn_state_grad",
+    "rnn_kernel_grad",
 }
 
 
