@@ -24,8 +24,13 @@ class _EagerContext:
 def _is_symbolic(values) -> bool:
     if any(isinstance(v, Sym) for v in values):
         return True
-    # Variables (anything that lifts itself into a graph) are symbolic while a program is traced.
-    return current_graph() is not None and any(hasattr(v, "_as_sym") for v in values)
+    # Variables (anything that lifts itself into a graph) are symbolic while a program is traced, and so are
+    # arrays a gradient tape already feeds (those passed to `tape.watch`).
+    graph = current_graph()
+    if graph is None:
+        return False
+    fed = getattr(graph, "feed_node", None)
+    return any(hasattr(v, "_as_sym") or (fed is not None and fed(v) is not None) for v in values)
 
 
 def _eager_array(x):

@@ -18,7 +18,7 @@ import sys
 
 import numpy as np
 
-from kgraph.ir.builder import Sym, emit, tracing
+from kgraph.ir.builder import Sym, current_graph, emit, tracing
 from kgraph.ir.graph import Graph
 from kgraph.passes.autodiff import gradients
 from kgraph.tape_store import TapeProgram
@@ -51,8 +51,14 @@ class GradientTape:
         self._used = False
         self._context = None
         self._watched: set[int] = set()  # ids of watched variables, arrays and traced tensors
+        self._inline = False
 
     def __enter__(self) -> GradientTape:
+        outer = current_graph()
+        if outer is not None and not isinstance(outer, TapeGraph):
+            # Inside a program being traced (a custom train_step): the tape adds the backward graph to it.
+            self._graph, self._inline = outer, True
+            return self
         if self._graph is None:  # entering again (a persistent tape) records more into the same graph
             frame = sys._getframe(1)
             self._graph = TapeGraph(site_recordings((frame.f_code, frame.f_lasti)))
@@ -61,7 +67,8 @@ class GradientTape:
         return self
 
     def __exit__(self, *exc) -> None:
-        self._context.__exit__(*exc)
+        if not self._inline:
+            self._context.__exit__(*exc)
 
     def watch(self, tensor) -> None:
         """Makes `tensor` a source: a numpy array (or list of them) entering the block, a variable, or a
@@ -172,6 +179,8 @@ class GradientTape:
                 f"unconnected_gradients must be 'none' or 'zero', received {unconnected_gradients!r}."
             )
         target = self._check_target(target)
+        if self._inline:
+            return self._traced_gradients(target, sources, output_gradients, unconnected_gradients)
         graph = self._graph
         seed = None
         if output_gradients is not None:
@@ -201,6 +210,27 @@ class GradientTape:
             if grad is None and unconnected_gradients == "zero":
                 grad = np.zeros(np.shape(source), np.float32)
             result.append(grad)
+        return result
+
+    def _traced_gradients(self, target, sources, output_gradients, unconnected_gradients) -> list:
+        """Gradients as tensors of the program being traced (the tape runs inside a compiled step)."""
+        graph = self._graph
+        with tracing(graph):
+            if output_gradients is not None:
+                target = target * output_gradients
+            ids = [
+                variable_node(graph, s) if isinstance(s, Variable) else self._source_key(s)[1]
+                for s in sources
+            ]
+            grads = gradients(graph, target.id, list(dict.fromkeys(ids)))
+            result = []
+            for source, i in zip(sources, ids, strict=True):
+                if grads[i] is not None:
+                    result.append(Sym(graph, grads[i]))
+                elif unconnected_gradients == "zero":
+                    result.append(emit("broadcast_to", 0.0, shape=tuple(source.shape)))
+                else:
+                    result.append(None)
         return result
 
 

@@ -106,3 +106,60 @@ def test_persistence_and_unconnected_sources():
         loss = ops.sum(ops.square(w) * 3.0)
     assert tape.gradient(loss, [w, unused])[1] is None
     np.testing.assert_allclose(tape.gradient(loss, [unused], unconnected_gradients="zero")[0], np.zeros(3))
+
+
+def test_watched_inputs_output_gradients_and_jacobian():
+    x = np.array([[1.0, 2.0], [3.0, -1.0]], np.float32)
+    w = kgraph.Variable(np.array([0.5, -2.0], np.float32))
+    with kgraph.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        y = ops.square(x) * w  # (2, 2)
+    np.testing.assert_allclose(tape.gradient(y, x), 2 * x * w.numpy())
+    seed = np.array([[1.0, 0.0], [2.0, 3.0]], np.float32)
+    np.testing.assert_allclose(tape.gradient(y, x, output_gradients=seed), 2 * x * w.numpy() * seed)
+    np.testing.assert_allclose(tape.gradient(y, w), (x**2).sum(0))
+    jacobian = tape.jacobian(y, w)
+    assert jacobian.shape == (2, 2, 2)
+    np.testing.assert_allclose(jacobian[1, 0], [9.0, 0.0])
+    unwatched = np.ones((2,), np.float32)
+    with kgraph.GradientTape() as tape:
+        z = ops.sum(w * unwatched)
+    assert tape.gradient(z, unwatched) is None
+
+
+def test_replayed_loop_follows_shapes_and_paths():
+    """One `with` block seen with two batch shapes and two Python paths: each gets its own program."""
+    w = kgraph.Variable(np.array([1.0, 2.0, 3.0], np.float32))
+    for step in range(6):
+        x = np.full((4 if step % 2 else 3, 3), step + 1.0, np.float32)
+        with kgraph.GradientTape() as tape:
+            value = ops.sum(w * x) if step < 4 else ops.sum(ops.square(w * x))
+        grad = tape.gradient(value, w)
+        expected = x.sum(0) if step < 4 else (2 * x * x * w.numpy()).sum(0)
+        np.testing.assert_allclose(grad, expected, rtol=1e-6)
+        np.testing.assert_allclose(
+            float(value),
+            float((x * w.numpy()).sum() if step < 4 else ((x * w.numpy()) ** 2).sum()),
+            rtol=1e-6,
+        )
+
+
+def test_predictions_readable_after_the_step_and_fit_after_the_loop():
+    x, y, _ = _digits()
+    kgraph.utils.set_random_seed(3)
+    model = _mlp()
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    model.fit(x[:64], y[:64], batch_size=32, verbose=0)  # the weights live in the model's store first
+    optimizer = kgraph.optimizers.SGD(0.1)
+    for i in range(0, 96, 32):
+        before = model.predict(x[i : i + 32], verbose=0)
+        with kgraph.GradientTape() as tape:
+            predictions = model(x[i : i + 32])
+            loss = kgraph.losses.CategoricalCrossentropy()(y[i : i + 32], predictions)
+        grads = tape.gradient(loss, model.trainable_weights)
+        optimizer.apply_gradients(zip(grads, model.trainable_weights, strict=True))
+        np.testing.assert_allclose(predictions.numpy(), before, rtol=1e-5, atol=1e-6)
+    weights = model.get_weights()
+    np.testing.assert_allclose(model.predict(x[:8], verbose=0), model(x[:8]), rtol=1e-6)
+    model.fit(x[:32], y[:32], batch_size=32, verbose=0)  # fit continues from the loop's weights
+    assert not np.allclose(model.get_weights()[0], weights[0])

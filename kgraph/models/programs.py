@@ -65,7 +65,16 @@ class ModelState:
             **{f"slot/{name}": group for name, group in self.slots.items()},
         }
         self.store = VariableStore(ordered, regions)
+        self._ordered, self._regions = ordered, regions
         self.decay_mask = optimizer.weight_decay_mask(self.trainable)
+
+    def adopt(self, variables) -> None:
+        """Appends variables a custom step reads (its logs, its own metrics) to the store; earlier programs
+        stay valid, since what was laid out keeps its offset."""
+        new = [v for v in variables if v.key not in self.store.layout]
+        if new:
+            self._ordered = [*self._ordered, *new]
+            self.store = VariableStore(self._ordered, self._regions)
 
     def reset_trackers(self) -> None:
         for v in [*self.loss_trackers, *(t for pair in self.output_loss_trackers for t in pair)]:

@@ -16,13 +16,14 @@ from kgraph import callbacks as callbacks_module
 from kgraph import optimizers as optimizers_module
 from kgraph.models import data as data_utils
 from kgraph.models.compile_utils import CompiledLoss, CompiledMetrics, resolve_loss
+from kgraph.models.custom_step import KerasStepAPI, custom_step_graph
 from kgraph.models.programs import ModelState, build_program, predict_graph, test_graph, train_graph
 from kgraph.runtime.store import VariableStore
 
 _TARGET_SECONDS_PER_CALL = 0.05  # how long one native call may run before the progress bar updates
 
 
-class Trainer:
+class Trainer(KerasStepAPI):
     def __init__(self):
         self.compiled = False
         self.stop_training = False
@@ -123,6 +124,8 @@ class Trainer:
         key = (kind, tuple(x_shapes), tuple(y_shapes), weighted)
         program = self._programs.get(key)
         if program is None or program.batch_size < batch_size:
+            if kind in ("train", "test") and self._overrides(f"{kind}_step"):
+                return self._custom_step_program(key, kind, batch_size, x_shapes, y_shapes, weighted)
             if kind == "train":
                 graph = train_graph(self, self._state, x_shapes, y_shapes, weighted)
             elif kind == "test":
@@ -132,6 +135,16 @@ class Trainer:
             _, layout = self._store_array()
             program = build_program(graph, layout, batch_size, f"{self.name} {kind} step")
             self._programs[key] = program
+        return program
+
+    def _custom_step_program(self, key, kind: str, batch_size: int, x_shapes, y_shapes, weighted: bool):
+        """The model's own train_step / test_step, traced and compiled (see `custom_step`)."""
+        graph, holders = custom_step_graph(self, kind, x_shapes, y_shapes, weighted)
+        self._state.adopt(list(graph.nx.graph.get("variable_objects", {}).values()))
+        _, layout = self._store_array()
+        program = build_program(graph, layout, batch_size, f"{self.name} custom {kind} step")
+        program.log_holders = holders
+        self._programs[key] = program
         return program
 
     # --- data --------------------------------------------------------------------------------------
@@ -194,12 +207,17 @@ class Trainer:
                 chunk = max(1, int(_TARGET_SECONDS_PER_CALL * count / max(elapsed, 1e-9)))
                 program.auto_chunk = chunk
 
-    def _logs(self) -> dict:
+    def _logs(self, program=None) -> dict:
+        holders = getattr(program, "log_holders", None)
+        if holders is not None:  # a custom step: the values it returned
+            return {name: float(read()) for name, read in holders.items()}
         return self._state.logs()
 
     def _reset_metrics(self) -> None:
         self._state.reset_trackers()
         self._compiled_metrics.reset()
+        for metric in self.metrics:  # a custom step's own trackers too, as Keras resets `model.metrics`
+            metric.reset_state()
 
     reset_metrics = _reset_metrics
 
@@ -280,9 +298,9 @@ class Trainer:
                 order,
                 steps,
                 callback_list.on_train_batch_begin,
-                lambda b: callback_list.on_train_batch_end(b, self._logs()),
+                lambda b: callback_list.on_train_batch_end(b, self._logs(program)),
             )
-            logs = self._logs()
+            logs = self._logs(program)
             if validation_data is not None and (epoch + 1) % validation_freq == 0:
                 val = validation_data
                 val_logs = self.evaluate(
@@ -336,9 +354,9 @@ class Trainer:
             np.arange(total),
             steps,
             callback_list.on_test_batch_begin,
-            lambda b: callback_list.on_test_batch_end(b, self._logs()),
+            lambda b: callback_list.on_test_batch_end(b, self._logs(program)),
         )
-        logs = self._logs()
+        logs = self._logs(program)
         callback_list.on_test_end(logs)
         if return_dict:
             return logs
