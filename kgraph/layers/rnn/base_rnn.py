@@ -156,7 +156,7 @@ class RecurrentLayer(Layer):
             "go_backwards": bool(self.go_backwards),
             "reset_after": bool(getattr(self, "reset_after", False)),
             "zero_output": bool(self.zero_output_for_mask and self.return_sequences),
-            "time_order": bool(self._outputs_in_time_order and self.go_backwards),
+            "time_order": bool(self._outputs_in_time_order and self.go_backwards and self.return_sequences),
         }
 
     def _input_projection(self, sequences):
