@@ -80,6 +80,9 @@ class Dot(Merge):
         out = ops.sum(ops.multiply(x, y), axis=-1)
         return ops.expand_dims(out, -1) if ops.ndim(out) == 1 else out
 
+    def compute_mask(self, inputs, previous_mask=None):
+        return None
+
     def compute_output_shape(self, input_shape):
         shape1, shape2 = (list(s) for s in input_shape)
         a1, a2 = self._resolved_axes(shape1, shape2)

@@ -63,6 +63,16 @@ class Merge(Layer):
             aligned.append(x)
         return self._merge_function(aligned)
 
+    def compute_mask(self, inputs, previous_mask=None):
+        """Keras's rule: a step is kept when any input keeps it (no mask when an input has none)."""
+        masks = previous_mask if isinstance(previous_mask, list | tuple) else [previous_mask]
+        if any(m is None for m in masks):
+            return None
+        combined = masks[0]
+        for m in masks[1:]:
+            combined = ops.maximum(combined, m)
+        return combined
+
     def compute_output_shape(self, input_shape):
         merged = tuple(input_shape[0][1:])
         for shape in input_shape[1:]:
@@ -95,6 +105,17 @@ class Concatenate(Merge):
 
     def call(self, inputs):
         return ops.concatenate(inputs, axis=self.axis)
+
+    def compute_mask(self, inputs, previous_mask=None):
+        """Masks of (batch, steps) inputs, concatenated as the inputs are; an input without one keeps all."""
+        masks = previous_mask if isinstance(previous_mask, list | tuple) else [previous_mask]
+        if all(m is None for m in masks):
+            return None
+        full = [
+            ops.ones_like(x) if m is None else ops.broadcast_to(ops.expand_dims(m, -1), ops.shape(x))
+            for x, m in zip(inputs, masks, strict=True)
+        ]
+        return ops.max(ops.concatenate(full, axis=self.axis), axis=-1)
 
     def compute_output_shape(self, input_shape):
         shapes = [list(s) for s in input_shape]
