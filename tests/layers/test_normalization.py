@@ -178,6 +178,24 @@ def test_dense_batchnorm_inference_is_one_gemm_kernel():
     assert len(kernels) == 2, kernels
 
 
+def test_conv2d_batchnorm_inference_is_one_gemm_kernel():
+    if not hasattr(layers, "Conv2D"):
+        pytest.skip("Conv2D is not available")
+    model = kgraph.Sequential(
+        [
+            layers.Input((6, 6, 3)),
+            layers.Conv2D(4, 3, name="conv"),
+            layers.BatchNormalization(name="bn"),
+            layers.Activation("relu", name="relu"),
+        ]
+    )
+    model.compile(optimizer="sgd", loss="mse")
+    model.predict(_data(4, 6, 6, 3), verbose=0)
+    gemms = [k for k in _kernels(model, "predict") if k.kind == "gemm"]
+    assert len(gemms) == 1 and {"conv", "bn", "relu"} <= set(gemms[0].origins), gemms
+    assert not [k for k in _kernels(model, "predict") if "bn" in k.origins and k.kind != "gemm"]
+
+
 def test_batchnorm_training_forward_and_backward_are_few_loop_kernels():
     with_bn, without = _kernels(_dense_bn(), "train"), _kernels(_dense_bn(False), "train")
     bn_only = [k for k in with_bn if set(k.origins) <= {"bn", "bn/grad"}]
