@@ -152,6 +152,55 @@ def build_mnist_torch(torch) -> TorchModel:
     return TorchModel(module, optimizer, nn.CrossEntropyLoss())
 
 
+# --------------------------------------------------------------------------- mnist_cnn
+
+
+def load_mnist_images(n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The synthetic MNIST data as 28 x 28 x 1 images (channels last)."""
+    x, y = load_mnist_synthetic(n)
+    return x.reshape(-1, 28, 28, 1), y
+
+
+def build_cnn_keras(keras):
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(28, 28, 1)),
+            keras.layers.Conv2D(32, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(64, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(), loss="categorical_crossentropy")
+    return model
+
+
+def build_cnn_torch(torch) -> TorchModel:
+    nn = torch.nn
+
+    class ChannelsFirst(nn.Module):
+        """The shared data is channels last (N, 28, 28, 1); torch convolutions read (N, 1, 28, 28)."""
+
+        def forward(self, x):
+            return x.permute(0, 3, 1, 2)
+
+    module = nn.Sequential(
+        ChannelsFirst(),
+        nn.Conv2d(1, 32, 3),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(5 * 5 * 64, 10),
+    )
+    optimizer = torch.optim.Adam(module.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-7)
+    return TorchModel(module, optimizer, nn.CrossEntropyLoss())
+
+
 _CE_NOTE = (
     "keras/kgraph: softmax output + categorical_crossentropy on one-hot targets; "
     "torch: logits + nn.CrossEntropyLoss on class indices (same loss)"
@@ -183,6 +232,19 @@ WORKLOADS: dict[str, Workload] = {
             load_fn=load_mnist_synthetic,
             build_keras=build_mnist_keras,
             build_torch=build_mnist_torch,
+        ),
+        Workload(
+            name="mnist_cnn",
+            description="synthetic MNIST-size (60000 x 28 x 28 x 1), Conv2D 32 - MaxPool - Conv2D 64 - "
+            "MaxPool - Flatten - Dense 10, Adam(1e-3), batch 128",
+            batch_size=128,
+            n_classes=10,
+            steady_epochs=1,
+            quick_samples=1024,
+            loss_note=_CE_NOTE,
+            load_fn=load_mnist_images,
+            build_keras=build_cnn_keras,
+            build_torch=build_cnn_torch,
         ),
     )
 }
