@@ -13,7 +13,6 @@ import numpy as np
 from kgraph import activations, constraints, initializers, ops, regularizers
 from kgraph.ir.builder import Sym, emit
 from kgraph.ir.ops.recurrent import check_activation
-from kgraph.layers.input_spec import InputSpec
 from kgraph.layers.layer import Layer
 from kgraph.ops import _apply
 
@@ -98,7 +97,6 @@ class RecurrentLayer(Layer):
         self.zero_output_for_mask = zero_output_for_mask
         self.use_cudnn = use_cudnn
         self.supports_masking = True
-        self.input_spec = InputSpec(ndim=3)
 
     # --- weights -----------------------------------------------------------------------------------
     def _bias_shape(self) -> tuple:
@@ -109,6 +107,11 @@ class RecurrentLayer(Layer):
 
     def build(self, input_shape) -> None:
         sequences = input_shape[0] if isinstance(input_shape, list) else input_shape
+        if len(sequences) != 3:
+            raise ValueError(
+                f'Input 0 of layer "{self.name}" is incompatible with the layer: expected ndim=3, found '
+                f"ndim={len(sequences)}. Full shape received: {tuple(sequences)}"
+            )
         if sequences[-1] is None:
             raise ValueError(
                 f"Layer '{self.name}': the last dimension of the inputs must be defined, received "
@@ -169,7 +172,9 @@ class RecurrentLayer(Layer):
     def call(self, inputs, training=None, mask=None):
         sequences, *states = inputs if isinstance(inputs, list | tuple) else [inputs]
         if isinstance(mask, list | tuple):
-            mask = mask[0]
+            # A mask per input comes from a model's implicit masks; Keras 3 models do not apply them to a call
+            # given initial states, so neither do we.
+            mask = None if states else mask[0]
         steps, width = sequences.shape[1], self.GATES * self.units
         if len(states) not in (0, self.STATES):
             raise ValueError(
