@@ -233,6 +233,24 @@ def test_batch_normalization_matches_keras(kwargs, shape, training):
 
 
 @pytest.mark.keras
+def test_masked_batch_normalization_matches_keras():
+    keras = pytest.importorskip("keras")
+    x = _data(4, 5, 3)
+    mask = RNG.uniform(size=(4, 5)) > 0.3
+    reference, layer = keras.layers.BatchNormalization(momentum=0.5), layers.BatchNormalization(momentum=0.5)
+    expected = np.asarray(reference(x, training=True, mask=mask))
+    np.testing.assert_allclose(
+        layer(x, training=True, mask=mask.astype(np.float32)), expected, rtol=1e-4, atol=1e-5
+    )
+    for ours, theirs in zip(layer.get_weights(), reference.get_weights(), strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+    traced = run_traced(
+        lambda t, m: layer(t, training=True, mask=m), x, mask.astype(np.float32), backend="cpu"
+    )
+    np.testing.assert_allclose(traced, expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.keras
 @pytest.mark.parametrize(
     "kwargs,shape",
     [

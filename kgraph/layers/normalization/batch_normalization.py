@@ -9,7 +9,7 @@ columns, which fuse into the epilogue of the Dense or convolution before.
 
 from __future__ import annotations
 
-from kgraph import constraints, initializers, ops, regularizers
+from kgraph import config, constraints, initializers, ops, regularizers
 from kgraph.layers.core.dense import _serialize_optional
 from kgraph.layers.input_spec import InputSpec
 from kgraph.layers.layer import Layer
@@ -127,7 +127,7 @@ class BatchNormalization(Layer):
         self.input_spec = InputSpec(ndim=rank, axes={self.axis: features})
         self.built = True
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, mask=None):
         rank = ops.ndim(inputs)
         axis = self.axis % rank
         reduction_axes = tuple(a for a in range(rank) if a != axis)
@@ -138,8 +138,7 @@ class BatchNormalization(Layer):
             return v if param_shape is None else ops.reshape(v, param_shape)
 
         if training and self.trainable:
-            mean = ops.mean(inputs, reduction_axes, keepdims=True)
-            variance = ops.mean(ops.square(ops.subtract(inputs, mean)), reduction_axes, keepdims=True)
+            mean, variance = self._moments(inputs, mask, reduction_axes)
             features = (ops.shape(inputs)[axis],)
             batch_mean, batch_variance = ops.reshape(mean, features), ops.reshape(variance, features)
             m = self.momentum
@@ -154,6 +153,23 @@ class BatchNormalization(Layer):
         if self.center:
             offset = ops.add(offset, per_feature(self.beta))
         return ops.add(ops.multiply(inputs, inv), offset)
+
+    def _moments(self, inputs, mask, axes):
+        """Batch mean and biased variance, kept as (1, ..., features). A mask (the inputs' shape less the
+        last axis) leaves the steps it masks out of both, as Keras does."""
+        if mask is None:
+            mean = ops.mean(inputs, axes, keepdims=True)
+            return mean, ops.mean(ops.square(ops.subtract(inputs, mean)), axes, keepdims=True)
+        if ops.ndim(mask) != ops.ndim(inputs) - 1:
+            raise ValueError(
+                "The mask provided should be one dimension less than the inputs. Received: "
+                f"mask.shape={ops.shape(mask)}, inputs.shape={ops.shape(inputs)} (layer '{self.name}')"
+            )
+        weights = ops.broadcast_to(ops.expand_dims(mask, -1), ops.shape(inputs))
+        count = ops.add(ops.sum(weights, axes, keepdims=True), config.epsilon())
+        mean = ops.divide(ops.sum(ops.multiply(inputs, weights), axes, keepdims=True), count)
+        squared = ops.square(ops.multiply(ops.subtract(inputs, mean), weights))
+        return mean, ops.divide(ops.sum(squared, axes, keepdims=True), count)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
