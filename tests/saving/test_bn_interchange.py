@@ -1,5 +1,6 @@
 """Models with BatchNormalization (non-trainable moving statistics) and LayerNormalization move both ways
-between Keras 3 and kgraph: `.keras` and `.weights.h5` files give identical predictions and weights."""
+between Keras 3 and kgraph: `.keras`, legacy `.h5` and `.weights.h5` files give identical predictions and
+weights."""
 
 import numpy as np
 import pytest
@@ -56,9 +57,11 @@ def test_keras_file_loads_in_kgraph(tmp_path):
     keras.utils.set_random_seed(0)
     original = _trained(keras)
     original.save(tmp_path / "model.keras")
+    original.save(tmp_path / "legacy.h5")
     original.save_weights(tmp_path / "model.weights.h5")
     x, _ = _data()
     _assert_same(kgraph.models.load_model(tmp_path / "model.keras"), original, x)
+    _assert_same(kgraph.models.load_model(tmp_path / "legacy.h5"), original, x)
     fresh = _model(kgraph)
     fresh.load_weights(tmp_path / "model.weights.h5")
     _assert_same(fresh, original, x)
@@ -69,8 +72,10 @@ def test_kgraph_file_loads_in_keras(tmp_path):
     kgraph.utils.set_random_seed(0)
     original = _trained(kgraph)
     original.save(tmp_path / "model.keras")
+    original.save(tmp_path / "legacy.h5")
     original.save_weights(tmp_path / "model.weights.h5")
     x, y = _data()
+    _assert_same(keras.models.load_model(tmp_path / "legacy.h5"), original, x)
     loaded = keras.models.load_model(tmp_path / "model.keras")
     _assert_same(loaded, original, x)
     loaded.fit(x, y, batch_size=8, epochs=1, verbose=0)  # Keras trains on from kgraph's state
