@@ -6,8 +6,8 @@
 For each benchmark workload (bench/workloads.py): the same model with the same initial weights trains one
 epoch on the CPU backend and on the GPU; the weights and predictions must agree. Then training throughput
 (samples/s over steady epochs, data resident on the GPU for both engines) and predict latency at batch 1
-(numpy in, numpy out for both), each beside PyTorch eager on the same GPU, with the ratios. Every workload runs
-in its own try block, so one failure does not hide the others' figures.
+(numpy in, numpy out for both), each beside PyTorch eager on the same GPU, with the ratios. Every workload
+runs in its own try block, so one failure does not hide the others' figures.
 """
 
 from __future__ import annotations

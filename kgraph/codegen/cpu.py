@@ -99,7 +99,8 @@ class _Views:
         rows, cols = dims(domain)
         if arg.kind == "matrix":  # a GEMM operand, seen as a matrix over its leading axes
             shape = self.graph.type(arg.value).shape
-            return self.view(arg.value, f"({size_source(shape[:-1])}, {shape[-1]})")
+            last = "n" if shape[-1] is None else shape[-1]  # the batch may be the last axis (x^T @ x)
+            return self.view(arg.value, f"({size_source(shape[:-1])}, {last})")
         shape = {FULL: f"({rows}, {cols})", ROW: f"({rows},)", COL: f"({cols},)", SCALAR: "(1,)"}[arg.kind]
         return self.view(arg.value, shape)
 

@@ -1,4 +1,4 @@
-"""The CUDA program: every kernel of the fused graph as `numba.cuda` source, and a host plan that launches them.
+"""The CUDA program: every kernel of the fused graph as `numba.cuda` source, and a host plan launching them.
 
 One generated module per program, like the CPU's (named by the hash of its source, loaded by `cache`). It
 holds the kernels and one host function,
@@ -7,8 +7,8 @@ holds the kernels and one host function,
 
 which lists, for a batch of `n` rows, every launch of one step in schedule order with its arguments as device
 views of the store (parameters and optimizer state), the constants and the one arena. The runtime calls it
-once per batch size and replays the list every step (or records it once as a CUDA graph). Besides the step, the
-module defines `gather` (the batch's rows, picked on the device by the shuffled order), `emit` (predict's
+once per batch size and replays the list every step (or records it once as a CUDA graph). Besides the step,
+the module defines `gather` (the batch's rows, picked on the device by the shuffled order), `emit` (predict's
 outputs into the result rows) and `advance` (the batch cursor and the random stream move on). The cursor is a
 small device array [first row of the batch, step count, seed], so a step's launches never change.
 
@@ -54,11 +54,14 @@ CACHE = {cache}
 @cuda.jit(device=True)
 def uniform(step, seed, index, salt):
     """A uniform float32 in [0, 1) from a hash of (step, seed, element, node): a stateless random stream."""
-    x = (index * 0x9E3779B1 + step * 0x85EBCA77 + seed * 0x27D4EB2F + salt * 0xC2B2AE3D) & 0xFFFFFFFF
+    # 31-bit multipliers on 32-bit values: no product leaves int64 (the simulator would warn of overflow).
+    x = ((index & 0xFFFFFFFF) * 0x1E3779B1) & 0xFFFFFFFF
+    x ^= ((step & 0xFFFFFFFF) * 0x05EBCA77) & 0xFFFFFFFF
+    x ^= ((seed & 0xFFFFFFFF) * 0x27D4EB2F + salt * 0x42B2AE3D) & 0xFFFFFFFF
     x ^= x >> 16
     x = (x * 0x7FEB352D) & 0xFFFFFFFF
     x ^= x >> 15
-    x = (x * 0x846CA68B) & 0xFFFFFFFF
+    x = (x * 0x046CA68B) & 0xFFFFFFFF
     x ^= x >> 16
     return f32(x >> 8) * f32(1.0 / 16777216.0)
 '''
@@ -100,7 +103,8 @@ class _DeviceViews:
         rows, cols = dims(domain)
         if arg.kind == "matrix":
             shape = self.graph.type(arg.value).shape
-            return self.view(arg.value, f"({size_source(shape[:-1])}, {shape[-1]})")
+            last = "n" if shape[-1] is None else shape[-1]
+            return self.view(arg.value, f"({size_source(shape[:-1])}, {last})")
         shape = {FULL: f"({rows}, {cols})", ROW: f"({rows},)", COL: f"({cols},)", SCALAR: "(1,)"}[arg.kind]
         return self.view(arg.value, shape)
 
@@ -314,9 +318,8 @@ def nd_source(graph: Graph, kernel) -> tuple[str, list[int]]:
         kept = [d for d in range(len(shape)) if d not in axes]
         out_pos = {d: (d if keep else kept.index(d)) for d in kept}
         inner = [f"j{d}" for d in range(len(shape))]
-        lines.append(
-            f"    acc = {'f32(0.0)' if node.op == 'sum' else ('f32(-np.inf)' if node.op == 'max' else 'f32(np.inf)')}"
-        )
+        init = {"sum": "f32(0.0)", "max": "f32(-np.inf)", "min": "f32(np.inf)"}[node.op]
+        lines.append(f"    acc = {init}")
         pad = "    "
         for d in axes:
             lines.append(f"{pad}for j{d} in range({names[source]}.shape[{d}]):")

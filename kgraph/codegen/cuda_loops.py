@@ -389,6 +389,7 @@ class CudaLoopWriter:
 def block_reduce(acc: str, op: str, index: str, shared: str, depth: int) -> list[str]:
     """Reduces `acc` over the NT threads of a block; every thread ends with the result in `acc`."""
     pad = "    " * depth
+    mine = f"{shared}[{index}]"
     lines = [
         f"{pad}{shared} = cuda.shared.array({NT}, float32)",
         f"{pad}{shared}[{index}] = {acc}",
@@ -398,7 +399,7 @@ def block_reduce(acc: str, op: str, index: str, shared: str, depth: int) -> list
     while step:
         lines += [
             f"{pad}if {index} < {step}:",
-            f"{pad}    {shared}[{index}] = {combine(op, f'{shared}[{index}]', f'{shared}[{index} + {step}]')}",
+            f"{pad}    {mine} = {combine(op, mine, f'{shared}[{index} + {step}]')}",
             f"{pad}cuda.syncthreads()",
         ]
         step //= 2
@@ -407,7 +408,7 @@ def block_reduce(acc: str, op: str, index: str, shared: str, depth: int) -> list
 
 
 def loop_kernel(graph: Graph, kernel: Kernel, storage: dict | None, batch_size: int) -> LoopKernel:
-    """The CUDA kernels of a `loop` group, or of a `gemm` group's epilogue (reading the product from memory)."""
+    """The CUDA kernels of a `loop` group, or of a `gemm` group's epilogue (reading the product stored)."""
     writer = CudaLoopWriter(graph, kernel, storage, batch_size)
     origins = f"# {kernel.name}: from {', '.join(kernel.origins)}\n" if kernel.origins else ""
     main = writer.main_source(kernel.name)

@@ -31,8 +31,10 @@ class OpDef:
             `writer(name, input_shapes, output_shape, attrs) -> (source, view_shapes)` returns the source of
             `def name(a0, a1, ..., out, n)` and the shape each array is passed in (inputs, then the output):
             entries are ints, `None` for the batch size `n`, or a source expression such as `"n * 80"`. The
-            CPU writer's function is compiled with `njit` by the code generator; the CUDA writer's is a host
-            function that launches kernels it defines in the same source.
+            CPU writer's function is compiled with `njit` by the code generator; the CUDA writer's,
+            `def name(a0, ..., out, n, stream)`, is a host function that launches kernels it defines in the
+            same source (`@cuda.jit(cache=CACHE)`) on `stream`, with `cuda`, `f32`, `float32`, `math`, `np`
+            and `blocks(count, per_block)` in scope (see kgraph/codegen/cuda.py).
     """
 
     name: str

@@ -14,7 +14,9 @@ comes back once, at the end of the call, so callbacks and logs see it.
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
+import math
 import os
 import warnings
 
@@ -27,6 +29,17 @@ from kgraph.ir.graph import Graph
 from kgraph.random import make_seed
 
 _probe: list = []  # the reason found by the first probe ("" when usable)
+
+
+def import_cuda():
+    """`numba.cuda`, with NumPy names that numba-cuda 0.30 still reads (`np.row_stack`, gone in NumPy 2.5)."""
+    if not hasattr(np, "row_stack"):
+        np.row_stack = np.vstack
+    from numba import config as numba_config
+    from numba import cuda
+
+    numba_config.CUDA_LOW_OCCUPANCY_WARNINGS = False  # small models launch small grids on purpose
+    return cuda
 
 
 def simulated() -> bool:
@@ -48,8 +61,7 @@ def cuda_unavailable_reason() -> str | None:
         )
     else:
         try:
-            from numba import cuda
-
+            cuda = import_cuda()
             if not simulated():
                 if len(cuda.gpus) == 0:
                     reason = "the CUDA driver found no GPU"
@@ -63,13 +75,31 @@ def cuda_unavailable_reason() -> str | None:
     return reason or None
 
 
+def _variable_span(graph: Graph, layout: ProgramLayout) -> tuple[int, int]:
+    """The store elements [lo, hi) holding every variable the program reads or writes."""
+    spans = [
+        (layout.variables[st.key][0], layout.variables[st.key][0] + math.prod(layout.variables[st.key][1]))
+        for st in graph.memory.storage.values()
+        if st.space == "variable"
+    ]
+    return (min(a for a, _ in spans), max(b for _, b in spans)) if spans else (0, 0)
+
+
+_memcmp = ctypes.CDLL(None).memcmp
+_memcmp.restype = ctypes.c_int
+_memcmp.argtypes = (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
+
+
+def _same_bytes(a: np.ndarray, b: np.ndarray) -> bool:
+    """Bitwise equality of two contiguous arrays in one pass, without temporaries (NaNs compare equal)."""
+    return a.nbytes == b.nbytes and _memcmp(a.ctypes.data, b.ctypes.data, a.nbytes) == 0
+
+
 class CudaProgram:
     """Runs one compiled graph on the GPU; the same interface as `CompiledProgram`."""
 
     def __init__(self, graph: Graph, layout: ProgramLayout, title: str, threads: int = 1):
-        from numba import cuda
-
-        self.cuda = cuda
+        self.cuda = cuda = import_cuda()
         self.graph, self.layout = graph, layout
         self.batch_size = graph.memory.batch_size
         self.source, arena_size = program_source(graph, layout, title, cache=not simulated())
@@ -80,6 +110,7 @@ class CudaProgram:
         self.cursor = cuda.to_device(np.array([0, 0, make_seed()], np.int64), stream=self.stream)
         self.widths = input_widths(graph, layout)
         self.writes_store = any(n.op == "assign" for n in graph.nodes())
+        self._span = _variable_span(graph, layout)
         self.from_cache = False
         self._identity = np.arange(self.batch_size)
         self._store = None  # device copy of the store, the host array it mirrors, and that mirror
@@ -109,23 +140,21 @@ class CudaProgram:
         self._graphs.clear()
 
     def _sync_store_in(self, store: np.ndarray) -> None:
-        mirror = self._mirror
-        if (
-            self._store is not None
-            and store is self._store_host
-            and np.array_equal(store.view(np.int32), mirror.view(np.int32))
-        ):
+        """Uploads the part of the store this program uses, unless it is what the device holds already."""
+        lo, hi = self._span
+        if self._store is not None and store is self._store_host and _same_bytes(store[lo:hi], self._mirror):
             return
         if self._store is None or self._store.shape != store.shape:
             self._store = self.cuda.device_array(store.shape, np.float32, stream=self.stream)
             self._invalidate()
-        self._store.copy_to_device(store, stream=self.stream)
-        self._store_host, self._mirror = store, store.copy()
+        self._store[lo:hi].copy_to_device(store[lo:hi], stream=self.stream)
+        self._store_host, self._mirror = store, store[lo:hi].copy()
 
     def _sync_store_out(self, store: np.ndarray) -> None:
-        self._store.copy_to_host(self._mirror, stream=self.stream)
+        lo, hi = self._span
+        self._store[lo:hi].copy_to_host(self._mirror, stream=self.stream)
         self.stream.synchronize()
-        store[...] = self._mirror
+        store[lo:hi] = self._mirror
 
     def _buffer(self, buffers: list, k: int, rows: int, cols: int, dtype=np.float32):
         """The k-th persistent device buffer of at least `rows` x `cols`; a new one invalidates the plans."""
@@ -187,7 +216,8 @@ class CudaProgram:
                 graph = self._record(n, predict)
             except Exception as err:  # noqa: BLE001 - any failure to record falls back to plain launches
                 warnings.warn(
-                    f"kgraph: CUDA graphs are off for this program ({err}); launching kernels one by one"
+                    f"kgraph: CUDA graphs are off for this program ({err}); launching kernels one by one",
+                    stacklevel=2,
                 )
                 self._use_graphs = False
                 self.stream = self.cuda.stream()

@@ -61,6 +61,24 @@ def _take_cpu(name, shapes, out_shape, attrs):
     return source, [(rows, width), (count,), (count, width)]
 
 
+def _take_cuda(name, shapes, out_shape, attrs):
+    table, indices = shapes
+    rows, width, count = table[0], _row_width(table), _count_source(indices)
+    source = f"""@cuda.jit(cache=CACHE)
+def {name}_rows(a0, a1, out):
+    e = cuda.grid(1)
+    if e < out.shape[0] * {width}:
+        i = e // {width}
+        j = min(max(int(a1[i]), 0), {rows - 1})
+        out[i, e % {width}] = a0[j, e % {width}]
+
+
+def {name}(a0, a1, out, n, stream):
+    {name}_rows[blocks(a1.shape[0] * {width}, 256), 256, stream](a0, a1, out)
+"""
+    return source, [(rows, width), (count,), (count, width)]
+
+
 def _scatter_infer(types, attrs, origin):
     values, indices = types
     lead = len(indices.shape)
@@ -96,12 +114,47 @@ def _scatter_cpu(name, shapes, out_shape, attrs):
     return source, [(count, width), (count,), (rows, width)]
 
 
+def _scatter_cuda(name, shapes, out_shape, attrs):
+    values, indices = shapes
+    rows, width, count = attrs["rows"], _row_width(out_shape), _count_source(indices)
+    source = f"""@cuda.jit(cache=CACHE)
+def {name}_zero(out):
+    e = cuda.grid(1)
+    if e < {rows * width}:
+        out[e // {width}, e % {width}] = f32(0.0)
+
+
+@cuda.jit(cache=CACHE)
+def {name}_add(a0, a1, out):
+    e = cuda.grid(1)
+    if e < a1.shape[0] * {width}:
+        i = e // {width}
+        j = min(max(int(a1[i]), 0), {rows - 1})
+        cuda.atomic.add(out, (j, e % {width}), a0[i, e % {width}])
+
+
+def {name}(a0, a1, out, n, stream):
+    {name}_zero[blocks({rows * width}, 256), 256, stream](out)
+    {name}_add[blocks(a1.shape[0] * {width}, 256), 256, stream](a0, a1, out)
+"""
+    return source, [(count, width), (count,), (rows, width)]
+
+
 def _scatter_grad(x, y, g, at):
     values, indices = x
     return [emit("take", g, indices), None]
 
 
-register(OpDef("take", "opaque", _take_infer, _take_reference, _take_grad, lowerings={"cpu": _take_cpu}))
+register(
+    OpDef(
+        "take",
+        "opaque",
+        _take_infer,
+        _take_reference,
+        _take_grad,
+        lowerings={"cpu": _take_cpu, "cuda": _take_cuda},
+    )
+)
 register(
     OpDef(
         "scatter_add",
@@ -109,6 +162,6 @@ register(
         _scatter_infer,
         _scatter_reference,
         _scatter_grad,
-        lowerings={"cpu": _scatter_cpu},
+        lowerings={"cpu": _scatter_cpu, "cuda": _scatter_cuda},
     )
 )

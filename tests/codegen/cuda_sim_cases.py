@@ -1,0 +1,119 @@
+"""CUDA kernels on Numba's simulator (`NUMBA_ENABLE_CUDASIM=1`), against the numpy reference backend.
+
+Not collected by pytest's default pattern: `test_cuda_sim.py` runs this file in a subprocess with the
+simulator switched on (it must be on before `numba.cuda` is first imported). Shapes are tiny: a simulated
+thread costs about 0.4 ms, and every block has 256 of them.
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+import kgraph
+from kgraph import config, ops
+from kgraph.testing import run_traced
+from kgraph.variables import Variable
+
+assert os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", "run through tests/codegen/test_cuda_sim.py"
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(6, 5)).astype(np.float32)
+W = RNG.normal(size=(5, 4)).astype(np.float32)
+
+
+def _same(fn, *arrays, batch_size=None, atol=1e-5):
+    ref = run_traced(fn, *arrays, batch_size=batch_size)
+    got = run_traced(fn, *arrays, backend="cuda", batch_size=batch_size)
+    ref, got = (ref, got) if isinstance(ref, tuple) else ((ref,), (got,))
+    for r, g in zip(ref, got, strict=True):
+        np.testing.assert_allclose(g, r, rtol=1e-5, atol=atol)
+
+
+CASES = {
+    "elementwise chain": lambda x: ops.where(x > 0, ops.exp(-x) * 2.0, ops.tanh(x)) + 1.0,
+    "row reductions (softmax)": lambda x: ops.softmax(x),
+    "row argmax": lambda x: ops.argmax(x, axis=-1),
+    "column reduction and a post column value": lambda x: ops.sum(x * x, axis=0) * 0.5 + 1.0,
+    "whole reduction": lambda x: ops.mean(ops.square(x)),
+    "max over rows and columns": lambda x: (ops.max(x, axis=0), ops.min(x, axis=-1)),
+    "gemm with a fused epilogue": lambda x: ops.relu(ops.matmul(x, ops.convert_to_tensor(W)) + 0.5),
+    "gemm of a transposed operand": lambda x: ops.matmul(ops.transpose(x), x),
+    "gemm with a reduction epilogue": lambda x: ops.sum(ops.matmul(x, ops.convert_to_tensor(W)), axis=0),
+    "concat and slice": lambda x: ops.concatenate([x, x[:, 1:3] * 2.0], axis=-1),
+    "transpose copy": lambda x: ops.transpose(ops.reshape(x, (-1, 5, 1)), (0, 2, 1)) + 1.0,
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_kernel_matches_the_reference(name):
+    _same(CASES[name], X)
+
+
+def test_partial_last_batch():
+    _same(lambda x: ops.softmax(x) * 3.0, X, batch_size=4)
+
+
+def test_nd_broadcast():
+    a = RNG.normal(size=(3, 2, 1)).astype(np.float32)
+    _same(lambda x: ops.reshape(x, (-1, 2, 1)) + ops.convert_to_tensor(np.ones((1, 3), np.float32)), a)
+
+
+def test_take_and_its_gradient():
+    table = RNG.normal(size=(7, 3)).astype(np.float32)
+    idx = np.array([[0.0], [6.0], [2.0], [2.0], [9.0]], np.float32)  # 9 clamps to the last row
+
+    def fn(i):
+        t = ops.convert_to_tensor(table)
+        rows = ops.take(t, ops.reshape(i, (-1,)), axis=0)
+        return rows * 2.0
+
+    _same(fn, idx)
+    from kgraph.ir.builder import emit
+
+    _same(lambda v, i: emit("scatter_add", v, ops.reshape(i, (-1,)), rows=7), X[:5, :3], idx)
+
+
+def test_counter_and_random_stream():
+    """A scalar variable's `+= 1` is stored once, after every block read it; dropout-style random numbers
+    fall in [0, 1) and differ between elements."""
+    counter = Variable(np.float32(3.0), name="counter")
+
+    def fn(x):
+        counter.assign(counter + 1.0)
+        return ops.random_uniform((ops.shape(x)[0], 5)) + x * 0.0
+
+    got = run_traced(fn, X, backend="cuda")
+    assert float(counter.numpy()) == 4.0
+    assert got.min() >= 0.0 and got.max() < 1.0 and len(np.unique(got)) > 20
+
+
+def _dense_model():
+    kgraph.utils.set_random_seed(3)
+    model = kgraph.Sequential(
+        [
+            kgraph.Input(shape=(5,)),
+            kgraph.layers.Dense(4, activation="relu"),
+            kgraph.layers.Dense(3, activation="softmax"),
+        ]
+    )
+    model.compile(
+        optimizer=kgraph.optimizers.Adam(0.05), loss="categorical_crossentropy", metrics=["accuracy"]
+    )
+    return model
+
+
+def test_dense_model_trains_to_the_same_weights_as_on_the_cpu():
+    x = RNG.random((10, 5), dtype=np.float32)
+    y = np.eye(3, dtype=np.float32)[RNG.integers(0, 3, 10)]
+    results = {}
+    for backend in ("cpu", "cuda"):
+        config.set_backend(backend)
+        model = _dense_model()
+        history = model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+        results[backend] = (model.get_weights(), history.history, model.predict(x, verbose=0))
+    for a, b in zip(results["cpu"][0], results["cuda"][0], strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
+    for key, values in results["cpu"][1].items():
+        np.testing.assert_allclose(results["cuda"][1][key], values, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(results["cuda"][2], results["cpu"][2], rtol=1e-4, atol=1e-6)
