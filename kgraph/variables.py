@@ -36,6 +36,8 @@ class Variable:
         name: the variable's name (its path is set by the layer that owns it).
     """
 
+    __array_priority__ = 100  # numpy defers `ndarray * variable` to the variable (traced in a tape)
+
     def __init__(
         self, initializer=None, shape=None, dtype=None, trainable: bool = True, name: str | None = None
     ):

@@ -107,6 +107,16 @@ def test_flatten_and_reshape():
         layers.Reshape((4, 2))(layers.Input((6,)))
 
 
+def test_flatten_channels_first_moves_channels_last_first():
+    x = np.arange(24, dtype=np.float32).reshape(1, 2, 3, 4)
+    expected = x.transpose(0, 2, 3, 1).reshape(1, -1)  # Keras's documented order
+    layer = run_layer_test(
+        layers.Flatten, {"data_format": "channels_first"}, (None, 2, 3, 4), (None, 24), input_data=x
+    )
+    np.testing.assert_array_equal(layer(x), expected)
+    assert layers.Flatten().get_config()["data_format"] == "channels_last"
+
+
 def test_concatenate_and_add():
     a, b = layers.Input((3,)), layers.Input((2,))
     assert layers.concatenate([a, b]).shape == (None, 5)

@@ -6,16 +6,21 @@ import math
 
 from kgraph import ops
 from kgraph.layers.layer import Layer
+from kgraph.utils.argument_validation import standardize_data_format
 
 
 class Flatten(Layer):
+    """Keras's Flatten. With `data_format='channels_first'` the channels move last first, as Keras does, so a
+    channels-first model flattens in the same order as its channels-last twin."""
+
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
-        if data_format not in (None, "channels_last"):
-            raise ValueError(f"Flatten '{self.name}': only data_format='channels_last' is supported.")
-        self.data_format = data_format
+        self.data_format = standardize_data_format(data_format)
 
     def call(self, inputs):
+        rank = len(ops.shape(inputs))
+        if self.data_format == "channels_first" and rank > 2:
+            inputs = ops.transpose(inputs, (0, *range(2, rank), 1))
         return ops.reshape(inputs, (-1, math.prod(ops.shape(inputs)[1:])))
 
     def compute_output_shape(self, input_shape):
