@@ -56,7 +56,12 @@ class UpSampling2D(Layer):
     def call(self, inputs):
         x = ops.transpose(inputs, (0, 2, 3, 1)) if self.data_format == "channels_first" else inputs
         if self.interpolation == "nearest":
-            x = ops.repeat(ops.repeat(x, self.size[0], axis=1), self.size[1], axis=2)
+            # Both axes in one broadcast, (n, h, 1, w, 1, c) to (n, h, sh, w, sw, c): one kernel, and one
+            # reduction for the gradient.
+            n, h, w, c = ops.shape(x)
+            (sh, sw) = self.size
+            tiled = ops.broadcast_to(ops.reshape(x, (n, h, 1, w, 1, c)), (n, h, sh, w, sw, c))
+            x = ops.reshape(tiled, (n, h * sh, w * sw, c))
         else:
             for axis, factor in zip((1, 2), self.size, strict=True):
                 # Move `axis` last, interpolate it with one matrix product, move it back.
