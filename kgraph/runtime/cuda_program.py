@@ -128,6 +128,7 @@ class CudaProgram:
         self._seen: set = set()
         self._use_graphs = not simulated() and os.environ.get("KGRAPH_CUDA_GRAPHS", "1") != "0"
         self._cursor_host = np.zeros(1, np.int64)
+        self._slices: dict = {}
 
     def identity_order(self, total: int) -> np.ndarray:
         if len(self._identity) < total:
@@ -147,14 +148,24 @@ class CudaProgram:
         if self._store is None or self._store.shape != store.shape:
             self._store = self.cuda.device_array(store.shape, np.float32, stream=self.stream)
             self._invalidate()
-        self._store[lo:hi].copy_to_device(store[lo:hi], stream=self.stream)
+        self._head(self._store, lo, hi).copy_to_device(store[lo:hi], stream=self.stream)
         self._store_host, self._mirror = store, store[lo:hi].copy()
 
     def _sync_store_out(self, store: np.ndarray) -> None:
         lo, hi = self._span
-        self._store[lo:hi].copy_to_host(self._mirror, stream=self.stream)
+        self._head(self._store, lo, hi).copy_to_host(self._mirror, stream=self.stream)
         self.stream.synchronize()
         store[lo:hi] = self._mirror
+
+    def _head(self, buffer, lo: int, hi: int):
+        """`buffer[lo:hi]`, kept: slicing a device array costs tens of microseconds of Python."""
+        key = (id(buffer), lo, hi)
+        found = self._slices.get(key)
+        if found is None or found[0] is not buffer:
+            if len(self._slices) > 64:
+                self._slices.clear()
+            found = self._slices[key] = (buffer, buffer[lo:hi])
+        return found[1]
 
     def _buffer(self, buffers: list, k: int, rows: int, cols: int, dtype=np.float32):
         """The k-th persistent device buffer of at least `rows` x `cols`; a new one invalidates the plans."""
@@ -177,14 +188,15 @@ class CudaProgram:
             return  # the arrays of this fit are on the device already
         for k, array in enumerate(data):
             buf = self._buffer(self._data, k, array.shape[0], array.shape[1])
-            buf[: array.shape[0]].copy_to_device(np.ascontiguousarray(array), stream=self.stream)
+            self._head(buf, 0, array.shape[0]).copy_to_device(np.ascontiguousarray(array), stream=self.stream)
         self._data_sources = list(data)
 
     def _sync_order(self, order: np.ndarray, total: int) -> None:
         if order is self._order_source:
             return
         buf = self._buffer(self._order, 0, len(order), None, np.int64)
-        buf[: len(order)].copy_to_device(np.ascontiguousarray(order, dtype=np.int64), stream=self.stream)
+        order = np.ascontiguousarray(order, dtype=np.int64)
+        self._head(buf, 0, len(order)).copy_to_device(order, stream=self.stream)
         self._order_source = order
 
     # --- steps -------------------------------------------------------------------------------------
@@ -264,12 +276,12 @@ class CudaProgram:
         for k, array in enumerate(results):
             self._buffer(self._results, k, total, array.shape[1])
         self._cursor_host[0] = first * self.batch_size
-        self.cursor[:1].copy_to_device(self._cursor_host, stream=self.stream)
+        self._head(self.cursor, 0, 1).copy_to_device(self._cursor_host, stream=self.stream)
         for b in range(first, first + count):
             n = min(self.batch_size, total - b * self.batch_size) if data else self.batch_size
             self._run_step(n, bool(results))
         for buf, array in zip(self._results, results, strict=False):
-            buf[: array.shape[0]].copy_to_host(array, stream=self.stream)
+            self._head(buf, 0, array.shape[0]).copy_to_host(array, stream=self.stream)
         if self.writes_store:
             self._sync_store_out(store)
         else:
