@@ -117,3 +117,39 @@ def test_dense_model_trains_to_the_same_weights_as_on_the_cpu():
     for key, values in results["cpu"][1].items():
         np.testing.assert_allclose(results["cuda"][1][key], values, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(results["cuda"][2], results["cpu"][2], rtol=1e-4, atol=1e-6)
+
+
+def _train_on_both(build, x, y, epochs=1):
+    results = {}
+    for backend in ("cpu", "cuda"):
+        config.set_backend(backend)
+        kgraph.utils.set_random_seed(5)
+        model = build()
+        model.fit(x, y, batch_size=4, epochs=epochs, shuffle=False, verbose=0)
+        results[backend] = (model.get_weights(), model.predict(x, verbose=0))
+    for a, b in zip(results["cpu"][0], results["cuda"][0], strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(results["cuda"][1], results["cpu"][1], rtol=1e-4, atol=1e-5)
+
+
+def test_conv_and_pooling_model_trains_as_on_the_cpu():
+    """patches (im2col), patches_grad (col2im), max and average pooling with their gradients."""
+    layers = kgraph.layers
+
+    def build():
+        model = kgraph.Sequential(
+            [
+                kgraph.Input(shape=(4, 4, 1)),
+                layers.Conv2D(2, (2, 2), padding="same", activation="relu"),
+                layers.MaxPooling2D((2, 2)),
+                layers.AveragePooling2D((2, 2), strides=(1, 1), padding="same"),
+                layers.Flatten(),
+                layers.Dense(3, activation="softmax"),
+            ]
+        )
+        model.compile(optimizer="sgd", loss="categorical_crossentropy")
+        return model
+
+    x = RNG.random((4, 4, 4, 1), dtype=np.float32)
+    y = np.eye(3, dtype=np.float32)[RNG.integers(0, 3, 4)]
+    _train_on_both(build, x, y)

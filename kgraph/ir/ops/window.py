@@ -393,8 +393,150 @@ def _avg_pool_grad_cpu(name, shapes, out_shape, attrs):
     return source, [p.grid(g[0]), p.image(g[0])]
 
 
+# --- CUDA kernels: a thread per element written (a window's taps, or the windows reading a pixel) --------
+def _cuda_source(name, per_element: str, args: str, p: _Plan) -> str:
+    """A kernel over the elements of `out` (b, h, w, c unravelled) and the host function launching it."""
+    body = "\n".join(f"    {line}" for line in per_element.strip("\n").splitlines())
+    return f"""@cuda.jit(cache=CACHE)
+def {name}_each({args}, out):
+    e = cuda.grid(1)
+    if e >= out.size:
+        return
+    c = e % out.shape[3]
+    rest = e // out.shape[3]
+    x = rest % out.shape[2]
+    rest //= out.shape[2]
+    y = rest % out.shape[1]
+    b = rest // out.shape[1]
+{body}
+
+
+def {name}({args}, out, n, stream):
+    {name}_each[blocks(out.size, 256), 256, stream]({args}, out)
+"""
+
+
+def _windows_of_pixel(p: _Plan, body: str) -> str:
+    """Loops over the windows (oh, ow) whose taps read pixel (y, x), running `body` (8 spaces in)."""
+    inner = "\n".join(f"        {line}" for line in body.strip("\n").splitlines())
+    return f"""acc = f32(0.0)
+for i in range({p.KH}):
+    t = y + {p.PT} - i * {p.DH}
+    if t < 0 or t % {p.SH} != 0 or t // {p.SH} >= {p.OH}:
+        continue
+    oh = t // {p.SH}
+    for j in range({p.KW}):
+        u = x + {p.PL} - j * {p.DW}
+        if u < 0 or u % {p.SW} != 0 or u // {p.SW} >= {p.OW}:
+            continue
+        ow = u // {p.SW}
+{inner}
+out[b, y, x, c] = acc
+"""
+
+
+def _window_scale(p: _Plan, oh: str, ow: str) -> str:
+    return f"""rows = 0
+for i2 in range({p.KH}):
+    rows += 1 if 0 <= {oh} * {p.SH} - {p.PT} + i2 < {p.H} else 0
+cols = 0
+for j2 in range({p.KW}):
+    cols += 1 if 0 <= {ow} * {p.SW} - {p.PL} + j2 < {p.W} else 0
+scale = f32(1.0) / f32(rows * cols)
+"""
+
+
+def _patches_cuda(name, shapes, out_shape, attrs):
+    (x,) = shapes
+    p = _Plan(x[1:-1], x[-1], attrs)
+    k = p.KH * p.KW * p.C
+    body = f"""ch = c % {p.C}
+i = c // {p.C} // {p.KW}
+j = c // {p.C} % {p.KW}
+ih = y * {p.SH} - {p.PT} + i * {p.DH}
+iw = x * {p.SW} - {p.PL} + j * {p.DW}
+if ih >= 0 and ih < {p.H} and iw >= 0 and iw < {p.W}:
+    out[b, y, x, c] = a0[b, ih, iw, ch]
+else:
+    out[b, y, x, c] = f32(0.0)
+"""
+    return _cuda_source(name, body, "a0", p), [p.image(x[0]), p.grid(x[0], k)]
+
+
+def _patches_grad_cuda(name, shapes, out_shape, attrs):
+    (g,) = shapes
+    p = _Plan(tuple(attrs["spatial"]), out_shape[-1], attrs)
+    body = _windows_of_pixel(p, f"acc += a0[b, oh, ow, (i * {p.KW} + j) * {p.C} + c]")
+    return _cuda_source(name, body, "a0", p), [p.grid(g[0], g[-1]), p.image(g[0])]
+
+
+def _window_taps(p: _Plan, oh: str, ow: str, body: str) -> str:
+    inner = "\n".join(f"        {line}" for line in body.strip("\n").splitlines())
+    return f"""for i2 in range({p.KH}):
+    ih = {oh} * {p.SH} - {p.PT} + i2 * {p.DH}
+    if ih < 0 or ih >= {p.H}:
+        continue
+    for j2 in range({p.KW}):
+        iw = {ow} * {p.SW} - {p.PL} + j2 * {p.DW}
+        if iw < 0 or iw >= {p.W}:
+            continue
+{inner}
+"""
+
+
+def _max_pool_cuda(name, shapes, out_shape, attrs):
+    (x,) = shapes
+    p = _Plan(x[1:-1], x[-1], attrs)
+    # `v != v` carries a NaN through, as lax.max does.
+    taps = _window_taps(p, "y", "x", "v = a0[b, ih, iw, c]\nif v > best or v != v:\n    best = v")
+    body = f"best = f32(-np.inf)\n{taps}out[b, y, x, c] = best\n"
+    return _cuda_source(name, body, "a0", p), [p.image(x[0]), p.grid(x[0])]
+
+
+def _max_pool_grad_cuda(name, shapes, out_shape, attrs):
+    x, g = shapes
+    p = _Plan(x[1:-1], x[-1], attrs)
+    # Each window's first maximum (the tap the CPU routes its gradient to), found again per pixel.
+    first_max = _window_taps(
+        p, "oh", "ow", "v = a0[b, ih, iw, c]\nif bh < 0 or v > best:\n    best = v\n    bh = ih\n    bw = iw"
+    )
+    start = "best = f32(-np.inf)\nbh = -1\nbw = -1\n"
+    window = f"{start}{first_max}if bh == y and bw == x:\n    acc += a1[b, oh, ow, c]"
+    return _cuda_source(name, _windows_of_pixel(p, window), "a0, a1", p), [
+        p.image(x[0]),
+        p.grid(x[0]),
+        p.image(x[0]),
+    ]
+
+
+def _avg_pool_cuda(name, shapes, out_shape, attrs):
+    (x,) = shapes
+    p = _Plan(x[1:-1], x[-1], attrs)
+    taps = _window_taps(p, "y", "x", "total += a0[b, ih, iw, c]")
+    body = f"total = f32(0.0)\n{taps}{_window_scale(p, 'y', 'x')}out[b, y, x, c] = total * scale\n"
+    return _cuda_source(name, body, "a0", p), [p.image(x[0]), p.grid(x[0])]
+
+
+def _avg_pool_grad_cuda(name, shapes, out_shape, attrs):
+    (g,) = shapes
+    p = _Plan(tuple(attrs["spatial"]), g[-1], attrs)
+    body = _windows_of_pixel(p, f"{_window_scale(p, 'oh', 'ow')}acc += a0[b, oh, ow, c] * scale")
+    return _cuda_source(name, body, "a0", p), [p.grid(g[0]), p.image(g[0])]
+
+
+_CUDA_WRITERS = {
+    "patches": _patches_cuda,
+    "patches_grad": _patches_grad_cuda,
+    "max_pool": _max_pool_cuda,
+    "max_pool_grad": _max_pool_grad_cuda,
+    "avg_pool": _avg_pool_cuda,
+    "avg_pool_grad": _avg_pool_grad_cuda,
+}
+
+
 def _opaque(name, infer, reference, grad, writer):
-    register(OpDef(name, "opaque", infer, reference, grad, lowerings={"cpu": writer}))
+    lowerings = {"cpu": writer, "cuda": _CUDA_WRITERS[name]}
+    register(OpDef(name, "opaque", infer, reference, grad, lowerings=lowerings))
 
 
 _opaque("patches", _patches_infer, _patches_reference, _patches_grad, _patches_cpu)
