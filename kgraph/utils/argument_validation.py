@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 from kgraph import config
 
 
@@ -12,15 +14,16 @@ def standardize_tuple(value, n: int, name: str, allow_zero: bool = False) -> tup
         ValueError: naming the argument and what was received, when `value` is not of that form.
     """
     message = f"The `{name}` argument must be a tuple of {n} integers. Received {name}={value}"
-    if isinstance(value, int):
-        values = (value,) * n
+    if isinstance(value, numbers.Integral):
+        values = (int(value),) * n
     else:
         try:
             values = tuple(value)
         except TypeError:
             raise ValueError(message) from None
-        if len(values) != n or not all(isinstance(v, int) for v in values):
+        if len(values) != n or not all(isinstance(v, numbers.Integral) for v in values):
             raise ValueError(message)
+        values = tuple(int(v) for v in values)
     lowest = 0 if allow_zero else 1
     if any(v < lowest for v in values):
         raise ValueError(
