@@ -101,6 +101,18 @@ def test_masks_from_embedding_match_keras(name, kwargs):
     _close(models[1].predict(tokens, verbose=0), models[0].predict(tokens, verbose=0))
 
 
+def test_masks_pass_through_dense_and_dropout_as_in_keras():
+    tokens = _padded_tokens()
+    models = []
+    for module in (keras, kgraph):
+        inputs = module.Input((7,))
+        hidden = module.layers.Embedding(9, 3, mask_zero=True)(inputs)
+        hidden = module.layers.Dropout(0.5)(module.layers.Dense(5, activation="tanh")(hidden))
+        models.append(module.Model(inputs, module.layers.LSTM(4)(hidden)))
+    models[1].set_weights(models[0].get_weights())
+    _close(models[1].predict(tokens, verbose=0), models[0].predict(tokens, verbose=0))
+
+
 @pytest.mark.parametrize("merge_mode", ["concat", "sum", "mul", "ave", None])
 def test_bidirectional_matches_keras(merge_mode):
     tokens = _padded_tokens()

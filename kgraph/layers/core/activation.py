@@ -9,6 +9,7 @@ from kgraph.layers.layer import Layer
 class Activation(Layer):
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
+        self.supports_masking = True  # a mask passes through, as in Keras
         self.activation = activations.get(activation)
 
     def call(self, inputs):
