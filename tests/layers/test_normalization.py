@@ -196,6 +196,17 @@ def test_conv2d_batchnorm_inference_is_one_gemm_kernel():
     assert not [k for k in _kernels(model, "predict") if "bn" in k.origins and k.kind != "gemm"]
 
 
+def test_layer_normalization_fuses_into_the_gemm_epilogues():
+    stack = [layers.Input((12,)), layers.Dense(16), layers.LayerNormalization(name="ln"), layers.Dense(4)]
+    model = kgraph.Sequential(stack)
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(_data(16, 12), _data(16, 4), batch_size=16, verbose=0)
+    model.predict(_data(16, 12), verbose=0)
+    kernels = _kernels(model, "predict")
+    assert [k.kind for k in kernels] == ["gemm", "gemm"] and "ln" in kernels[0].origins, kernels
+    assert all(k.kind == "gemm" or "ln" not in k.origins for k in _kernels(model, "train"))
+
+
 def test_batchnorm_training_forward_and_backward_are_few_loop_kernels():
     with_bn, without = _kernels(_dense_bn(), "train"), _kernels(_dense_bn(False), "train")
     bn_only = [k for k in with_bn if set(k.origins) <= {"bn", "bn/grad"}]
