@@ -215,7 +215,7 @@ class TorchEngine(Engine):
     def fit_epochs(self, model, workload, x, y, epochs):
         torch = self.torch
         xt = torch.from_numpy(x)
-        yt = torch.from_numpy(np.argmax(y, axis=1).astype(np.int64))
+        yt = torch.from_numpy(y if model.binary else np.argmax(y, axis=1).astype(np.int64))
         n, bs = xt.shape[0], workload.batch_size
         module, opt, loss_fn = model.module, model.optimizer, model.loss_fn
         module.train()
@@ -243,7 +243,8 @@ class TorchEngine(Engine):
 
         def no_grad(x):
             with torch.no_grad():
-                return torch.softmax(module(torch.from_numpy(x)), dim=-1).numpy()
+                logits = module(torch.from_numpy(x))
+                return (torch.sigmoid(logits) if model.binary else torch.softmax(logits, dim=-1)).numpy()
 
         return {"no_grad": no_grad}
 

@@ -36,6 +36,7 @@ class TorchModel:
     module: Any
     optimizer: Any
     loss_fn: Any
+    binary: bool = False  # one logit trained on 0/1 float targets (BCEWithLogitsLoss), sigmoid at predict
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,55 @@ def build_cnn_torch(torch) -> TorchModel:
     return TorchModel(module, optimizer, nn.CrossEntropyLoss())
 
 
+# --------------------------------------------------------------------------- imdb_lstm
+
+VOCABULARY, SEQUENCE_LENGTH = 20_000, 80
+
+
+def load_token_sequences(n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """IMDB-shaped synthetic data: 25,000 sequences of 80 token ids in [1, 20000), binary labels.
+
+    The ids are float32 (every engine reads the same array; torch casts them to int64 in its model).
+    """
+    n = 25_000 if n is None else n
+    rng = np.random.default_rng(MNIST_SEED)
+    x = rng.integers(1, VOCABULARY, size=(n, SEQUENCE_LENGTH)).astype(np.float32)
+    y = rng.integers(0, 2, size=(n, 1)).astype(np.float32)
+    return x, y
+
+
+def build_lstm_keras(keras):
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(SEQUENCE_LENGTH,)),
+            keras.layers.Embedding(VOCABULARY, 128),
+            keras.layers.LSTM(64),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(), loss="binary_crossentropy")
+    return model
+
+
+def build_lstm_torch(torch) -> TorchModel:
+    nn = torch.nn
+
+    class LstmClassifier(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = nn.Embedding(VOCABULARY, 128)
+            self.lstm = nn.LSTM(128, 64, batch_first=True)
+            self.head = nn.Linear(64, 1)
+
+        def forward(self, x):
+            _, (h, _) = self.lstm(self.embedding(x.long()))
+            return self.head(h[-1])
+
+    module = LstmClassifier()
+    optimizer = torch.optim.Adam(module.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-7)
+    return TorchModel(module, optimizer, nn.BCEWithLogitsLoss(), binary=True)
+
+
 _CE_NOTE = (
     "keras/kgraph: softmax output + categorical_crossentropy on one-hot targets; "
     "torch: logits + nn.CrossEntropyLoss on class indices (same loss)"
@@ -245,6 +295,20 @@ WORKLOADS: dict[str, Workload] = {
             load_fn=load_mnist_images,
             build_keras=build_cnn_keras,
             build_torch=build_cnn_torch,
+        ),
+        Workload(
+            name="imdb_lstm",
+            description="synthetic IMDB-size (25000 sequences of 80 ids over 20,000 tokens), Embedding 128 - "
+            "LSTM 64 - Dense 1 sigmoid, Adam(1e-3), batch 64",
+            batch_size=64,
+            n_classes=1,
+            steady_epochs=1,
+            quick_samples=512,
+            loss_note="keras/kgraph: sigmoid output + binary_crossentropy; torch: one logit + "
+            "nn.BCEWithLogitsLoss (same loss)",
+            load_fn=load_token_sequences,
+            build_keras=build_lstm_keras,
+            build_torch=build_lstm_torch,
         ),
     )
 }

@@ -16,7 +16,7 @@ RM, NO, TR = 101, 111, 112
 
 def _act(name: str, x: str) -> str:
     return {
-        "tanh": f"math.tanh({x})",
+        "tanh": f"tanh32({x})",
         "sigmoid": f"f32(1.0) / (f32(1.0) + math.exp(-{x}))",
         "relu": f"max({x}, f32(0.0))",
         "hard_sigmoid": f"min(max(({x} + f32(3.0)) / f32(6.0), f32(0.0)), f32(1.0))",
