@@ -49,6 +49,7 @@ from numpy import float32 as f32
 from kgraph.codegen.cuda import blocks, view
 
 CACHE = {cache}
+NT = {threads}  # threads per block (smaller on the simulator)
 
 
 @cuda.jit(device=True)
@@ -118,7 +119,7 @@ class _Writer:
         self.graph, self.layout = graph, layout
         self.views = _DeviceViews(graph, layout)
         self.batch_size = graph.memory.batch_size
-        self.parts = [HEADER.format(title=title, cache=cache)]
+        self.parts = [HEADER.format(title=title, cache=cache, threads=NT)]
         self.plan: list[str] = []
         self.scratch_end = _arena_end(graph)
         for kernel in graph.fusion.kernels:
@@ -186,6 +187,10 @@ class _Writer:
     def write_opaque(self, kernel) -> None:
         (node_id,) = kernel.nodes
         node = self.graph.node(node_id)
+        if node.op.startswith("rnn_"):
+            from kgraph.codegen.cuda_recurrent import register_lowerings
+
+            register_lowerings()
         writer = get_op(node.op).lowerings.get("cuda")
         if writer is None:
             raise NotImplementedError(

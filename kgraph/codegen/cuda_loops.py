@@ -17,6 +17,7 @@ prologue scalars (a counter's `+= 1` may only be written once every block has re
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from kgraph.codegen.loops import _INIT, KernelArg, _loop_reads, dims, kernel_args, scalar_const
@@ -25,7 +26,10 @@ from kgraph.ir.registry import get_op
 from kgraph.passes.fuse import Kernel
 from kgraph.passes.loop_domain import COL, FULL, IDENTITY, REDUCTIONS, ROW, SCALAR, LoopAnalysis, analyze
 
-NT = 256  # threads per block
+# Threads per block. Numba's simulator runs each thread as a Python thread (~0.4 ms each): it gets smaller
+# blocks, which every kernel here works with unchanged (PTX checks compile the real size).
+SIMULATED = os.environ.get("NUMBA_ENABLE_CUDASIM", "") not in ("", "0")
+NT = 64 if SIMULATED else 256
 GY_MAX = 16  # blocks along the rows: partial rows of a column reduction = GY_MAX * TY at most
 GX_MAX = 8192
 _INDEX = {FULL: "[r, c]", ROW: "[r]", COL: "[c]", SCALAR: "[0]"}

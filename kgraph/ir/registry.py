@@ -34,7 +34,7 @@ class OpDef:
             CPU writer's function is compiled with `njit` by the code generator; the CUDA writer's,
             `def name(a0, ..., out, n, stream)`, is a host function that launches kernels it defines in the
             same source (`@cuda.jit(cache=CACHE)`) on `stream`, with `cuda`, `f32`, `float32`, `math`, `np`
-            and `blocks(count, per_block)` in scope (see kgraph/codegen/cuda.py).
+            `NT` (threads per block) and `blocks(count, per_block)` in scope (see kgraph/codegen/cuda.py).
     """
 
     name: str

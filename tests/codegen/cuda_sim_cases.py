@@ -153,3 +153,33 @@ def test_conv_and_pooling_model_trains_as_on_the_cpu():
     x = RNG.random((4, 4, 4, 1), dtype=np.float32)
     y = np.eye(3, dtype=np.float32)[RNG.integers(0, 3, 4)]
     _train_on_both(build, x, y)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda layers: layers.LSTM(3, return_sequences=True),
+        lambda layers: layers.GRU(3, go_backwards=True),
+        lambda layers: layers.GRU(3, reset_after=False, activation="relu"),
+    ],
+    ids=["lstm", "gru_backwards", "gru_reset_before"],
+)
+def test_recurrent_model_trains_as_on_the_cpu(make):
+    """The time loop in one launch per scan (forward, backward walk, kernel gradient, output copy)."""
+    layers = kgraph.layers
+
+    def build():
+        model = kgraph.Sequential(
+            [
+                kgraph.Input(shape=(3, 2)),
+                make(layers),
+                layers.Flatten(),
+                layers.Dense(2, activation="softmax"),
+            ]
+        )
+        model.compile(optimizer="sgd", loss="categorical_crossentropy")
+        return model
+
+    x = RNG.random((4, 3, 2), dtype=np.float32)
+    y = np.eye(2, dtype=np.float32)[RNG.integers(0, 2, 4)]
+    _train_on_both(build, x, y)

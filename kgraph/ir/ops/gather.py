@@ -74,7 +74,7 @@ def {name}_rows(a0, a1, out):
 
 
 def {name}(a0, a1, out, n, stream):
-    {name}_rows[blocks(a1.shape[0] * {width}, 256), 256, stream](a0, a1, out)
+    {name}_rows[blocks(a1.shape[0] * {width}, NT), NT, stream](a0, a1, out)
 """
     return source, [(rows, width), (count,), (count, width)]
 
@@ -134,8 +134,8 @@ def {name}_add(a0, a1, out):
 
 
 def {name}(a0, a1, out, n, stream):
-    {name}_zero[blocks({rows * width}, 256), 256, stream](out)
-    {name}_add[blocks(a1.shape[0] * {width}, 256), 256, stream](a0, a1, out)
+    {name}_zero[blocks({rows * width}, NT), NT, stream](out)
+    {name}_add[blocks(a1.shape[0] * {width}, NT), NT, stream](a0, a1, out)
 """
     return source, [(count, width), (count,), (rows, width)]
 

@@ -412,7 +412,7 @@ def {name}_each({args}, out):
 
 
 def {name}({args}, out, n, stream):
-    {name}_each[blocks(out.size, 256), 256, stream]({args}, out)
+    {name}_each[blocks(out.size, NT), NT, stream]({args}, out)
 """
 
 
