@@ -143,8 +143,9 @@ def time_torch(workload, x, y, batch: int, seconds: float) -> tuple[float, float
     tm = workload.build_torch(torch)
     module = tm.module.to(device)
     optimizer = type(tm.optimizer)(module.parameters(), **tm.optimizer.defaults)
+    binary = getattr(tm, "binary", False)  # one logit and BCE-with-logits, else class indices
     xt = torch.from_numpy(x).to(device)
-    yt = torch.from_numpy(y.argmax(axis=1)).to(device)
+    yt = torch.from_numpy(y if binary else y.argmax(axis=1)).to(device)
 
     def epoch():
         order = torch.randperm(len(x), device=device)
@@ -173,7 +174,8 @@ def time_torch(workload, x, y, batch: int, seconds: float) -> tuple[float, float
 
     def predict():
         with torch.no_grad():
-            return torch.softmax(module(torch.from_numpy(x1).to(device)), dim=-1).cpu().numpy()
+            logits = module(torch.from_numpy(x1).to(device))
+            return (torch.sigmoid(logits) if binary else torch.softmax(logits, dim=-1)).cpu().numpy()
 
     predict()
     latency = median_seconds(predict, 200)
