@@ -28,6 +28,7 @@ FLOAT32_POLICY = {
 _KERAS_ONLY_ARGUMENTS = {
     "InputLayer": {"ragged": False, "optional": False},
     "Dense": {"quantization_config": None},
+    "Embedding": {"quantization_config": None},
 }
 
 
@@ -67,9 +68,17 @@ def layer_kwargs(cls: type, config: dict, custom_objects: dict) -> dict:
     return kwargs
 
 
+# Input dtypes kgraph takes besides float32: integer data (token ids) is fed to the compiled program as is.
+_INPUT_DTYPES = {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "bool"}
+
+
 def _dtype_name(value, cls: type, name: str):
+    from kgraph.layers.core.input_layer import InputLayer
+
     if isinstance(value, dict):
         value = (value.get("config") or {}).get("name", "float32")
+    if issubclass(cls, InputLayer) and value in _INPUT_DTYPES:
+        return value
     if value not in (None, "float32"):
         raise ValueError(
             f"Layer '{name}' ({cls.__name__}): only float32 is supported, the file asks for dtype {value!r}."

@@ -189,7 +189,7 @@ def functional_from_config(cls, config: dict, custom_objects: dict | None = None
             raise ValueError(f"A functional model configuration needs the key '{key}'. Received: {config}")
     created: dict[str, Layer] = {}
     pending: dict[str, list] = {}
-    for entry in config["layers"]:
+    for entry in _without_mask_operations(config):
         layer = deserialize_layer(entry, custom_objects or {})
         name = entry.get("name", layer.name)
         created[name] = layer
@@ -220,6 +220,62 @@ def functional_from_config(cls, config: dict, custom_objects: dict | None = None
     return cls(
         inputs=inputs, outputs=outputs, name=config.get("name"), trainable=config.get("trainable", True)
     )
+
+
+# The operations Keras's Embedding and Masking compute masks with, as legacy configs (no `module`) name them.
+_LEGACY_MASK_OPERATIONS = {"NotEqual", "Any"}
+
+
+def _is_operation(entry: dict) -> bool:
+    """Whether a config entry is a Keras operation (`keras.ops.not_equal`...) rather than a layer."""
+    if "module" not in entry:
+        return entry.get("class_name") in _LEGACY_MASK_OPERATIONS
+    return str(entry["module"]).startswith("keras.src.ops.")
+
+
+def _without_mask_operations(config: dict) -> list[dict]:
+    """The layer entries, with the masks Keras recorded as operations taken out.
+
+    Keras 3 records the implicit mask of a functional model (Embedding(mask_zero=True), Masking) as `mask`
+    keyword arguments computed by operation nodes (`NotEqual`, `Any`). kgraph models propagate these masks
+    themselves from the layers that make them, so such `mask` arguments are dropped, and so are the operations
+    nothing else uses. An operation that feeds anything else stays and fails to load, naming its class.
+    """
+    operations = {entry.get("name") for entry in config["layers"] if _is_operation(entry)}
+    if not operations:
+        return config["layers"]
+    entries = []
+    for entry in config["layers"]:
+        nodes = []
+        for node in entry.get("inbound_nodes") or []:
+            kwargs = node.get("kwargs") if isinstance(node, dict) else None
+            if kwargs and operations & _referenced_layers(kwargs.get("mask")):
+                node = {**node, "kwargs": {k: v for k, v in kwargs.items() if k != "mask"}}
+            nodes.append(node)
+        entries.append({**entry, "inbound_nodes": nodes} if "inbound_nodes" in entry else entry)
+    used = _referenced_layers([config["input_layers"], config["output_layers"]])
+    for entry in entries:
+        if not _is_operation(entry):
+            used |= _referenced_layers(entry.get("inbound_nodes"))
+    while True:  # operations feeding only operations that are dropped are dropped too
+        kept = [e for e in entries if not _is_operation(e) or e.get("name") in used]
+        more = used | _referenced_layers([e.get("inbound_nodes") for e in kept if _is_operation(e)])
+        if more == used:
+            return kept
+        used = more
+
+
+def _referenced_layers(value) -> set[str]:
+    """The names of the layers whose tensors appear in a recorded call or structure of tensor paths."""
+    if isinstance(value, dict):
+        if value.get("class_name") == "__keras_tensor__":
+            return {value["config"]["keras_history"][0]}
+        return set().union(*(_referenced_layers(v) for v in value.values()))
+    if isinstance(value, list | tuple):
+        if len(value) >= 3 and isinstance(value[0], str) and isinstance(value[1], int):
+            return {value[0]}
+        return set().union(*(_referenced_layers(v) for v in value))
+    return set()
 
 
 def _tensor_at(path, created: dict, strict: bool = False) -> KerasTensor:

@@ -108,6 +108,19 @@ def serialize_keras_object(obj) -> Any:
     return _serialize_instance(obj)
 
 
+def serialize_nested_layer(layer, input_shape=None) -> dict:
+    """A layer held by another (Bidirectional's halves, TimeDistributed's layer), as Keras nests it: with the
+    input shape it was built for, when it was built."""
+    config = serialize_keras_object(layer)
+    if input_shape is not None:
+        config["build_config"] = {"input_shape": _shape_as_json(input_shape)}
+    return config
+
+
+def _shape_as_json(shape):
+    return [_shape_as_json(s) if isinstance(s, list | tuple) else s for s in shape]
+
+
 def _serialize_function(fn) -> dict:
     public = public_name(fn)
     if public is not None:

@@ -1,9 +1,11 @@
 """Where each variable of a model lives in a Keras 3 weights file (`model.weights.h5`, `*.weights.h5`).
 
 Keras walks the model: the `layers` list first, each layer under a group named after its class in snake case
-(`dense`, `dense_1`... counted in the model's layer order, not by layer name), then the optimizer. Every
-object's variables sit in its `vars` group as datasets `"0"`, `"1"`... (trainable first, then the others),
-and the group's `name` attribute holds the object's name. `StateEntry` is one such group.
+(`dense`, `dense_1`... counted in the model's layer order, not by layer name), then the optimizer. Layers
+holding layers nest them under the attribute's name (`bidirectional/forward_layer`, `time_distributed/layer`),
+and a recurrent layer's variables belong to its cell (`lstm/cell`). Every object's variables sit in its `vars`
+group as datasets `"0"`, `"1"`... (trainable first, then the others), and the group's `name` attribute holds
+the object's name. `StateEntry` is one such group.
 """
 
 from __future__ import annotations
@@ -90,11 +92,19 @@ def _container_entries(layers: list[Layer], path: str, visited: set[int]) -> lis
 
 def _layer_entries(layer: Layer, path: str, visited: set[int]) -> list[StateEntry]:
     """A layer's group, then the layers it holds (a nested model's `layers`, a custom layer's attributes)."""
+    from kgraph.layers.rnn.base_rnn import RecurrentLayer
     from kgraph.models.model import Model
 
     if id(layer) in visited:
         return []
     visited.add(id(layer))
+    if isinstance(layer, RecurrentLayer):
+        # Keras's recurrent layers hold no variables of their own: they sit on the cell (`lstm_cell`...).
+        cell = keras_snake_case(type(layer).__name__ + "Cell")
+        return [
+            StateEntry(path, layer.name, "layer"),
+            StateEntry(f"{path}/cell", cell, "layer", layer_variables(layer)),
+        ]
     entries = [StateEntry(path, layer.name, "layer", layer_variables(layer))]
     if isinstance(layer, Model) and not getattr(layer, "_subclassed", False):
         return entries + _container_entries(layer.layers, f"{path}/layers", visited)

@@ -75,10 +75,12 @@ class Bidirectional(Layer):
         self.stateful = False
         self.supports_masking = True
         self._initial_weights = weights
+        self._build_shape = None
 
     def build(self, input_shape) -> None:
         self.forward_layer._ensure_built(input_shape)
         self.backward_layer._ensure_built(input_shape)
+        self._build_shape = input_shape
         self.built = True
         if self._initial_weights:
             self.set_weights(self._initial_weights)
@@ -135,11 +137,11 @@ class Bidirectional(Layer):
         return outputs if self.merge_mode is None else shape
 
     def get_config(self) -> dict:
-        from kgraph.saving.serialization import serialize_keras_object
+        from kgraph.saving.serialization import serialize_nested_layer
 
         config = {**super().get_config(), "merge_mode": self.merge_mode}
-        config["layer"] = serialize_keras_object(self.forward_layer)
-        config["backward_layer"] = serialize_keras_object(self.backward_layer)
+        config["layer"] = serialize_nested_layer(self.forward_layer, self._build_shape)
+        config["backward_layer"] = serialize_nested_layer(self.backward_layer, self._build_shape)
         return config
 
     @classmethod

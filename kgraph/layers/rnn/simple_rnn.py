@@ -27,5 +27,5 @@ class SimpleRNN(RecurrentLayer):
 
     def get_config(self) -> dict:
         config = super().get_config()
-        del config["recurrent_activation"]
+        del config["recurrent_activation"], config["seed"]  # Keras's SimpleRNN writes neither
         return config

@@ -27,6 +27,7 @@ class TimeDistributed(Layer):
         super().__init__(**kwargs)
         self.layer = layer
         self.supports_masking = True
+        self._step_shape = None  # the shape the layer was built for: one time step
 
     def _whole(self) -> bool:
         from kgraph.layers.core.activation import Activation
@@ -41,7 +42,8 @@ class TimeDistributed(Layer):
                 f"`TimeDistributed` Layer should be passed an `input_shape` with at least 3 dimensions, "
                 f"received: {tuple(input_shape)}"
             )
-        self.layer._ensure_built((input_shape[0], *input_shape[2:]))
+        self._step_shape = (input_shape[0], *input_shape[2:])
+        self.layer._ensure_built(self._step_shape)
         self.built = True
 
     def call(self, inputs, training=None, mask=None):
@@ -56,9 +58,9 @@ class TimeDistributed(Layer):
         return (inner[0], input_shape[1], *inner[1:])
 
     def get_config(self) -> dict:
-        from kgraph.saving.serialization import serialize_keras_object
+        from kgraph.saving.serialization import serialize_nested_layer
 
-        return {**super().get_config(), "layer": serialize_keras_object(self.layer)}
+        return {**super().get_config(), "layer": serialize_nested_layer(self.layer, self._step_shape)}
 
     @classmethod
     def from_config(cls, config: dict, custom_objects=None):
