@@ -17,7 +17,7 @@ RM, NO, TR = 101, 111, 112
 def _act(name: str, x: str) -> str:
     return {
         "tanh": f"tanh32({x})",
-        "sigmoid": f"f32(1.0) / (f32(1.0) + math.exp(-{x}))",
+        "sigmoid": f"(f32(0.5) + f32(0.5) * tanh32(f32(0.5) * {x}))",
         "relu": f"max({x}, f32(0.0))",
         "hard_sigmoid": f"min(max(({x} + f32(3.0)) / f32(6.0), f32(0.0)), f32(1.0))",
         "linear": x,
@@ -83,11 +83,23 @@ def _scan(name, shapes, out_shape, at):
     states = ["h", "c"] if cell == "lstm" else ["h"]
     args = [f"a{i}" for i in range(len(shapes))]
     ld = steps * S
-    body = [f"u = {u}", "out_stash = out", f"for k in range({steps}):"]
+    # The carried states live in scratch buffers, not in views of the stash: a loop that reads a view of
+    # `out` while writing `out` fails LLVM's runtime alias check and runs scalar (4x slower).
+    body = [f"u = {u}"]
+    for n_, a in zip(states, args[5:], strict=False):
+        body += [
+            f"{n_}c = np.empty(n * {u}, np.float32)",
+            f"for i in range(n * {u}):",
+            f"    {n_}c[i] = {a}[i]",
+        ]
+    body.append(f"for k in range({steps}):")
     step = _time_lines(at, steps)
-    prev = _previous(states, S, steps, args[5:], o)
-    step += ["for b in range(n):", *_indent(prev, 1), f"    row = (b * {steps} + t) * {S}"]
-    step += [f"    for j in range({u}):", f"        out[row + {o['hop']} + j] = prev_h[j] * a4[b * {u} + j]"]
+    step += [
+        "for b in range(n):",
+        f"    row = (b * {steps} + t) * {S} + {o['hop']}",
+        f"    for j in range({u}):",
+        f"        out[row + j] = hc[b * {u} + j] * a4[b * {u} + j]",
+    ]
     first = {"simple": "h", "lstm": "i", "gru": "z"}[cell]
     width = G if cell != "gru" or at["reset_after"] else 2 * u
     step += [
@@ -108,16 +120,18 @@ def _scan(name, shapes, out_shape, at):
     x = "a0[xrow + {} + j]"
     loop_head = [
         "for b in range(n):",
-        *_indent(prev, 1),
         f"    row = (b * {steps} + t) * {S}",
         f"    xrow = (b * {steps} + t) * {G}",
+        f"    srow = b * {u}",
     ]
     keep = f"a3[b * {steps} + t] > f32(0.5)"
-    carry = [f"out[row + {o[n]} + j] = prev_{n}[j]" for n in states]
+    carry = [f"out[row + {o[n_]} + j] = {n_}c[srow + j]" for n_ in states]
     if cell == "simple":
         cell_lines = [
             f"s = out[row + j] + {x.format(0)} + a2[j]",
-            f"out[row + j] = {_act(act, 's')}",
+            f"h = {_act(act, 's')}",
+            "out[row + j] = h",
+            "hc[srow + j] = h",
         ]
     elif cell == "lstm":
         cell_lines = []
@@ -129,9 +143,12 @@ def _scan(name, shapes, out_shape, at):
                 f"out[row + {o[gate]} + j] = v{gate}",
             ]
         cell_lines += [
-            "c = vf * prev_c[j] + vi * vg",
+            "c = vf * cc[srow + j] + vi * vg",
             f"out[row + {o['c']} + j] = c",
-            f"out[row + j] = vo * {_act(act, 'c')}",
+            "cc[srow + j] = c",
+            f"h = vo * {_act(act, 'c')}",
+            "out[row + j] = h",
+            "hc[srow + j] = h",
         ]
     elif at["reset_after"]:
         cell_lines = [
@@ -146,7 +163,9 @@ def _scan(name, shapes, out_shape, at):
             f"out[row + {o['z']} + j] = z",
             f"out[row + {o['r']} + j] = r",
             f"out[row + {o['hh']} + j] = hh",
-            "out[row + j] = z * prev_h[j] + (f32(1.0) - z) * hh",
+            "h = z * hc[srow + j] + (f32(1.0) - z) * hh",
+            "out[row + j] = h",
+            "hc[srow + j] = h",
         ]
     else:
         gates = [
@@ -179,7 +198,9 @@ def _scan(name, shapes, out_shape, at):
             f"hh = {_act(act, 's')}",
             f"out[row + {o['hh']} + j] = hh",
             f"z = out[row + {o['z']} + j]",
-            "out[row + j] = z * prev_h[j] + (f32(1.0) - z) * hh",
+            "h = z * hc[srow + j] + (f32(1.0) - z) * hh",
+            "out[row + j] = h",
+            "hc[srow + j] = h",
         ]
     step += [*loop_head, f"    if {keep}:", f"        for j in range({u}):", *_indent(cell_lines, 3)]
     step += ["    else:", f"        for j in range({u}):", *_indent(carry, 3)]
