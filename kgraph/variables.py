@@ -139,7 +139,7 @@ class Variable:
         return f"<Variable path={self.path}, shape={self.shape}, dtype=float32, value={self._value}>"
 
     def __getitem__(self, index):
-        return self._value[index]
+        return self._read()[index]  # traced, a slice of the variable (a constant would freeze its value)
 
     def __float__(self) -> float:
         return float(self._value)
