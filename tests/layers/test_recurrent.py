@@ -151,7 +151,8 @@ def test_time_distributed_matches_keras():
     _close(models[1].predict(X, verbose=0), models[0].predict(X, verbose=0))
 
 
-def test_lstm_training_matches_keras():
+@pytest.mark.parametrize("name", ["LSTM", "GRU"])  # GRU's bias (2, 3 * units) is used row by row
+def test_training_matches_keras(name):
     tokens = _padded_tokens()
     tokens = np.concatenate([tokens] * 4)
     y = (tokens[:, 0] > 4).astype(np.float32)[:, None]
@@ -159,7 +160,7 @@ def test_lstm_training_matches_keras():
     for module in (keras, kgraph):
         inputs = module.Input((7,))
         embedded = module.layers.Embedding(9, 4, mask_zero=True)(inputs)
-        hidden = module.layers.LSTM(5)(embedded)
+        hidden = getattr(module.layers, name)(5)(embedded)
         model = module.Model(inputs, module.layers.Dense(1, activation="sigmoid")(hidden))
         model.compile(optimizer=module.optimizers.Adam(0.01), loss="binary_crossentropy")
         models.append(model)

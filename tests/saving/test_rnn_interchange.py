@@ -80,10 +80,12 @@ def _predict(model, x):
 
 def _assert_same(loaded, original, x):
     np.testing.assert_allclose(_predict(loaded, x), _predict(original, x), rtol=1e-4, atol=1e-5)
-    want, got = weights_by_path(original), weights_by_path(loaded)
-    assert sorted(got) == sorted(want)
-    for key in want:
-        np.testing.assert_array_equal(got[key], want[key])
+    assert sorted(weights_by_path(loaded)) == sorted(weights_by_path(original))
+    # In order, so that both halves of the Bidirectional (whose variables share names) are compared.
+    want, got = original.get_weights(), loaded.get_weights()
+    assert [w.shape for w in got] == [w.shape for w in want]
+    for mine, reference in zip(got, want, strict=True):
+        np.testing.assert_array_equal(mine, reference)
 
 
 def _optimizer_state(model) -> list[np.ndarray]:
@@ -110,12 +112,18 @@ def test_keras_model_loads_in_kgraph(tmp_path, case, suffix):
 @pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])
 def test_kgraph_model_loads_in_keras(tmp_path, case, suffix):
-    ours, x, _ = _trained(kgraph, case)
+    ours, x, y = _trained(kgraph, case)
     ours.save(tmp_path / f"model{suffix}")
     theirs = keras.models.load_model(tmp_path / f"model{suffix}")
     _assert_same(theirs, ours, x)
     if suffix == ".keras":  # Keras 3.15 builds a legacy file's optimizer over no variables: a fresh state
         _assert_same_optimizer(theirs, ours)
+    if suffix == ".keras" and case == "recurrent":
+        # Training resumes alike. (The other model's output carries a mask, by which Keras weights the loss
+        # and kgraph does not yet.)
+        ours.fit(x, y, batch_size=4, epochs=1, verbose=0, shuffle=False)
+        theirs.fit(x, y, batch_size=4, epochs=1, verbose=0, shuffle=False)
+        np.testing.assert_allclose(_predict(theirs, x), _predict(ours, x), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
