@@ -163,7 +163,12 @@ class _Writer:
         args = [*operands, *(self.views.loop_arg(a, kernel.domain) for a in gk.args)]
         if gk.uses_cursor:
             args.append("cursor")
-        grid = f"(blocks({gk.cols}, {gk.tiling.bn}), blocks({gk.rows}, {gk.tiling.bm}))"
+        grid = f"(blocks({gk.cols}, {gk.tiling.bn}), blocks({gk.rows}, {gk.tiling.bm}), {gk.split})"
+        if gk.split > 1:  # the blocks along K add into the product: zero it first
+            product = self.views.loop_arg(next(a for a in gk.args if a.value == kernel.anchor), kernel.domain)
+            self.plan.append(
+                f"    steps.append((zero[blocks({gk.rows} * {gk.cols}, {NT}), {NT}, stream], ({product},)))"
+            )
         self.launch(gk.name, grid, str(THREADS), args)
         if not gk.fused:
             self.write_loop(kernel)
@@ -217,6 +222,12 @@ def program_source(graph: Graph, layout: ProgramLayout, title: str, cache: bool 
     )
     parts.append(_gather_source(graph, layout))
     parts.append(_emit_source(graph, layout, writer.views))
+    parts.append(
+        f"@cuda.jit{JIT_OPTIONS}\ndef zero(out):\n"
+        "    e = cuda.grid(1)\n"
+        "    if e < out.size:\n"
+        "        out[e // out.shape[1], e % out.shape[1]] = f32(0.0)\n"
+    )
     parts.append(
         f"@cuda.jit{JIT_OPTIONS}\ndef advance(cursor, batch):\n"
         "    if cuda.grid(1) == 0:\n        cursor[0] += batch\n        cursor[1] += 1\n"

@@ -13,6 +13,7 @@ the product is stored and the epilogue runs as a loop kernel of its own (`cuda_l
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from kgraph.codegen.cuda_loops import FULL, JIT_OPTIONS, CudaLoopWriter
@@ -52,12 +53,20 @@ class GemmKernel:
     cols: int  # N
     fused: bool
     uses_cursor: bool
+    split: int = 1  # blocks along K (gridDim.z), adding their partial tiles into a zeroed product
 
 
 def tiling_for(rows: int, cols: int) -> Tiling:
     """The large tile unless it leaves most of the GPU idle."""
     blocks = -(-rows // LARGE.bm) * -(-cols // LARGE.bn)
     return LARGE if blocks >= 96 else SMALL
+
+
+def split_for(tiles: int, depth: int) -> int:
+    """Blocks along K when the product has few tiles but a long K (a weight gradient over every row)."""
+    if tiles >= 64 or depth < 1024:
+        return 1
+    return max(1, min(-(-128 // tiles), depth // 256))
 
 
 def fusable_epilogue(writer: CudaLoopWriter, storage: dict | None) -> bool:
@@ -76,10 +85,14 @@ def gemm_kernel(graph: Graph, kernel: Kernel, storage: dict | None, batch_size: 
     writer = CudaLoopWriter(graph, kernel, storage, batch_size)
     anchor = graph.node(kernel.anchor)
     ta, tb = anchor.attrs.get("transpose_a", False), anchor.attrs.get("transpose_b", False)
-    fused = fusable_epilogue(writer, storage)
     rows_now = eval(writer.rows, {"n": batch_size})  # noqa: S307 - our own "n * 12" arithmetic
     cols = int(graph.type(kernel.anchor).shape[-1])
     tiling = tiling_for(rows_now, cols)
+    lhs_shape = [batch_size if d is None else d for d in graph.type(anchor.inputs[0]).shape]
+    depth = math.prod(lhs_shape[:-1]) if ta else lhs_shape[-1]  # K of the operand's matrix view
+    split = split_for(-(-rows_now // tiling.bm) * -(-cols // tiling.bn), depth)
+    # A split product is summed with atomics, so its epilogue runs after it, as a loop kernel.
+    fused = split == 1 and fusable_epilogue(writer, storage)
     name = kernel.name + ("" if fused else "_gemm")
     args = [a for a in writer.args[2:] if a.alias_of is None]
     if not fused:  # the product alone; the epilogue is a loop kernel reading it
@@ -101,10 +114,13 @@ def gemm_kernel(graph: Graph, kernel: Kernel, storage: dict | None, batch_size: 
         f"    M = lhs.shape[{1 if ta else 0}]",
         f"    K = lhs.shape[{0 if ta else 1}]",
         f"    N = rhs.shape[{0 if tb else 1}]",
+        f"    chunk = (K + cuda.gridDim.z * {t.bk} - 1) // (cuda.gridDim.z * {t.bk}) * {t.bk}",
+        "    k_begin = cuda.blockIdx.z * chunk",
+        "    k_end = min(K, k_begin + chunk)",
     ]
     acc = [[f"c{i}_{j}" for j in range(t.tn)] for i in range(t.tm)]
     lines += [f"    {c} = f32(0.0)" for row in acc for c in row]
-    lines += [f"    for k0 in range(0, K, {t.bk}):"]
+    lines += [f"    for k0 in range(k_begin, k_end, {t.bk}):"]
     lines += _tile_load("sa", "lhs", "M", t.bm, t.bk, "m0", transposed=ta, k_major=False)
     lines += _tile_load("sb", "rhs", "N", t.bn, t.bk, "n0", transposed=tb, k_major=True)
     lines += ["        cuda.syncthreads()", f"        for kk in range({t.bk}):"]
@@ -136,6 +152,10 @@ def gemm_kernel(graph: Graph, kernel: Kernel, storage: dict | None, batch_size: 
         lines += [f"                {writer.store(n)} = {writer.var(n)}" for n in finals]
         if kernel.anchor in writer.outputs:
             lines.append(f"                {writer.names[kernel.anchor]}[r, c] = res[i * {t.tn} + j]")
+    elif split > 1:
+        lines.append(
+            f"                cuda.atomic.add({writer.names[kernel.anchor]}, (r, c), res[i * {t.tn} + j])"
+        )
     else:
         lines.append(f"                {writer.names[kernel.anchor]}[r, c] = res[i * {t.tn} + j]")
     origins = f"# {kernel.name}: from {', '.join(kernel.origins)}\n" if kernel.origins else ""
@@ -149,6 +169,7 @@ def gemm_kernel(graph: Graph, kernel: Kernel, storage: dict | None, batch_size: 
         cols,
         fused,
         fused and writer.uses_cursor,
+        split,
     )
 
 
@@ -169,7 +190,7 @@ def _tile_load(
     return [
         f"        for e in range(tid, {width * bk}, {THREADS}):",
         *(f"            {s}" for s in index),
-        f"            if {origin} + ii < {extent} and k0 + kk < K:",
+        f"            if {origin} + ii < {extent} and k0 + kk < k_end:",
         f"                {shared}[kk, ii] = {read}",
         "            else:",
         f"                {shared}[kk, ii] = f32(0.0)",

@@ -54,6 +54,12 @@ def test_partial_last_batch():
     _same(lambda x: ops.softmax(x) * 3.0, X, batch_size=4)
 
 
+def test_gemm_split_along_a_long_k():
+    """A weight gradient's shape: a tiny product over many rows splits K across blocks (atomics)."""
+    tall = RNG.normal(size=(1100, 3)).astype(np.float32)
+    _same(lambda x: ops.matmul(ops.transpose(x), x) * 0.5, tall, atol=1e-3)
+
+
 def test_nd_broadcast():
     a = RNG.normal(size=(3, 2, 1)).astype(np.float32)
     _same(lambda x: ops.reshape(x, (-1, 2, 1)) + ops.convert_to_tensor(np.ones((1, 3), np.float32)), a)

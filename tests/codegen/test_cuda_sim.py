@@ -21,8 +21,9 @@ needs_numba_cuda = pytest.mark.skipif(
 )
 
 
-def _run(args, tmp_path, simulator: bool) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": ROOT, "KGRAPH_CACHE_DIR": str(tmp_path / "cache")}
+def _run(args, simulator: bool) -> subprocess.CompletedProcess:
+    # The shared kernel cache of the session (tests/conftest.py): the CPU programs compared with compile once.
+    env = {**os.environ, "PYTHONPATH": ROOT}
     env.pop("NUMBA_ENABLE_CUDASIM", None)
     env.pop("KGRAPH_BACKEND", None)
     if simulator:
@@ -33,18 +34,17 @@ def _run(args, tmp_path, simulator: bool) -> subprocess.CompletedProcess:
 
 
 @needs_numba_cuda
-def test_kernels_on_the_simulator_match_the_reference(tmp_path):
+def test_kernels_on_the_simulator_match_the_reference():
     result = _run(
         ["-m", "pytest", "-q", "-p", "no:cacheprovider", os.path.join(HERE, "cuda_sim_cases.py")],
-        tmp_path,
         simulator=True,
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
 
 
 @needs_numba_cuda
-def test_every_generated_kernel_compiles_to_ptx_for_sm_90(tmp_path):
-    result = _run([os.path.join(HERE, "cuda_ptx_check.py")], tmp_path, simulator=False)
+def test_every_generated_kernel_compiles_to_ptx_for_sm_90():
+    result = _run([os.path.join(HERE, "cuda_ptx_check.py")], simulator=False)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
     last = result.stdout.strip().splitlines()[-1]
     if last.startswith("SKIP"):
