@@ -34,7 +34,7 @@ def parse_args():
     parser.add_argument("--tiny", action="store_true", help="a few rows and one timed epoch (for --sim)")
     parser.add_argument("--workloads", default="", help="comma-separated names (default: all)")
     parser.add_argument("--budget", type=float, default=210.0, help="seconds; later workloads are skipped")
-    parser.add_argument("--seconds", type=float, default=3.0, help="timed training seconds per engine")
+    parser.add_argument("--seconds", type=float, default=2.0, help="timed training seconds per engine")
     return parser.parse_args()
 
 

@@ -31,7 +31,7 @@ from kgraph.codegen.cpu import (
     size_source,
 )
 from kgraph.codegen.cuda_gemm import THREADS, gemm_kernel
-from kgraph.codegen.cuda_loops import GX_MAX, GY_MAX, JIT_OPTIONS, NT, loop_kernel
+from kgraph.codegen.cuda_loops import GX_MAX, JIT_OPTIONS, NT, loop_kernel
 from kgraph.codegen.loops import COL, FULL, ROW, SCALAR, _loop_reads, dims, scalar_const
 from kgraph.ir.graph import Graph
 from kgraph.ir.registry import get_op
@@ -144,7 +144,7 @@ class _Writer:
         partials = [self.partial_view(p.shape) for p in lk.partials]
         rows, cols = lk.rows, lk.cols
         gx = "1" if lk.row_mode else f"blocks({cols}, {lk.tx}, {GX_MAX})"
-        self.plan.append(f"    gx, gy = {gx}, blocks({rows}, {lk.ty}, {GY_MAX})")
+        self.plan.append(f"    gx, gy = {gx}, blocks({rows}, {lk.ty}, {lk.gy_max})")
         if lk.main:
             self.plan.append(
                 f"    steps.append(({lk.main}[(gx, gy), ({lk.tx}, {lk.ty}), stream], "

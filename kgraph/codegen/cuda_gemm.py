@@ -57,9 +57,9 @@ class GemmKernel:
 
 
 def tiling_for(rows: int, cols: int) -> Tiling:
-    """The large tile unless it leaves most of the GPU idle."""
+    """The large tile unless it leaves most of the GPU idle, or half of each tile (32 columns or fewer)."""
     blocks = -(-rows // LARGE.bm) * -(-cols // LARGE.bn)
-    return LARGE if blocks >= 96 else SMALL
+    return LARGE if blocks >= 96 and cols > SMALL.bn else SMALL
 
 
 def split_for(tiles: int, depth: int) -> int:

@@ -7,7 +7,7 @@ The CPU walks rows then columns; here threads do. A block is TX x TY threads:
     flat mode (no row reductions): threads tile rows x columns; a single-row domain (a flat optimizer update
         over every parameter) uses 256 threads per row.
 
-Blocks stride over rows (`gridDim.y`, at most GY_MAX) and, in flat mode, over columns. Column and whole
+Blocks stride over rows (`gridDim.y`, at most `gy_max`) and, in flat mode, over columns. Column and whole
 reductions cannot finish inside one launch, so each writes partials: a column reduction one row of partials
 per row group (`pc[g, c]`, owned by one thread), a whole reduction one partial per block (`ps[b]`). A second,
 one-block launch (`<name>_post`) reduces those partials in a fixed order (the result does not depend on
@@ -18,7 +18,7 @@ prologue scalars (a counter's `+= 1` may only be written once every block has re
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from kgraph.codegen.loops import _INIT, KernelArg, _loop_reads, dims, kernel_args, scalar_const
 from kgraph.ir.graph import Graph
@@ -30,7 +30,8 @@ from kgraph.passes.loop_domain import COL, FULL, IDENTITY, REDUCTIONS, ROW, SCAL
 # blocks, which every kernel here works with unchanged (PTX checks compile the real size).
 SIMULATED = os.environ.get("NUMBA_ENABLE_CUDASIM", "") not in ("", "0")
 NT = 64 if SIMULATED else 256
-GY_MAX = 16  # blocks along the rows: partial rows of a column reduction = GY_MAX * TY at most
+GY_LIMIT = 65535  # CUDA's limit on gridDim.y
+ROWS_PER_THREAD = 32  # with cross-row partials: fewer, longer row strides keep the post kernel's sums short
 GX_MAX = 8192
 _INDEX = {FULL: "[r, c]", ROW: "[r]", COL: "[c]", SCALAR: "[0]"}
 _COMBINE = {"sum": "{a} + {b}", "max": "max({a}, {b})", "min": "min({a}, {b})"}
@@ -58,9 +59,8 @@ class LoopKernel:
     row_mode: bool
     rows: str  # row and column counts as source in `n`
     cols: str
+    gy_max: int = 16
     uses_cursor: bool = False
-    fused_gemm: bool = False
-    extra: dict = field(default_factory=dict)
 
 
 def combine(op: str, a: str, b: str) -> str:
@@ -104,6 +104,11 @@ class CudaLoopWriter:
             n for n in self.members if self.kind(n) == SCALAR and not self.info.post[n] and not self.is_red(n)
         ]
         self.cross = [n for n in self.members if self.is_red(n) and self.red_kind(n) in (COL, SCALAR)]
+        rows_now = eval(self.rows, {"n": batch_size})  # noqa: S307 - our own "n * 12" arithmetic
+        if self.cross:  # each row group writes partials the post kernel sums one by one
+            self.gy_max = min(256, max(16, -(-rows_now // (self.ty * ROWS_PER_THREAD))))
+        else:
+            self.gy_max = GY_LIMIT
         for n in self.cross + [n for n in self.members if self.is_red(n)]:
             if self.graph.node(n).op in ("argmax", "argmin") and self.red_kind(n) != ROW:
                 raise NotImplementedError(f"{self.graph.node(n).op} across rows has no CUDA lowering")
@@ -180,7 +185,7 @@ class CudaLoopWriter:
         parts = []
         for n in self.cross:
             if self.red_kind(n) == COL:
-                parts.append(Partial(f"pc{n}", (GY_MAX * self.ty, self.static_cols())))
+                parts.append(Partial(f"pc{n}", (self.gy_max * self.ty, self.static_cols())))
             else:
                 parts.append(Partial(f"ps{n}", (self.max_blocks(),)))
         return parts
@@ -191,7 +196,7 @@ class CudaLoopWriter:
 
     def max_blocks(self) -> int:
         gx = 1 if self.row_mode else min(-(-self.static_cols() // self.tx), GX_MAX)
-        return gx * GY_MAX
+        return gx * self.gy_max
 
     # --- the main kernel -----------------------------------------------------------------------
     def row_loop(self) -> list[str]:
@@ -433,6 +438,7 @@ def loop_kernel(graph: Graph, kernel: Kernel, storage: dict | None, batch_size: 
         writer.row_mode,
         writer.rows,
         writer.cols,
+        writer.gy_max,
         writer.uses_cursor,
     )
 
