@@ -76,6 +76,42 @@ def _at(array: str, offset) -> str:
     return f"ptr(view({array}, {offset}, (1,)))"
 
 
+# OpenBLAS runs a GEMM on one thread when m * n * k <= 65536 * GEMM_MULTITHREAD_THRESHOLD (4 by default).
+SINGLE_THREAD_MNK = 1 << 18
+COLUMN_BLOCK = 64
+
+
+def _step_gemm(width, k, a, lda, b, ldb, c, ldc, trans_b=NO, beta="f32(0.0)") -> list[str]:
+    """`C[:n, :width] = A[:n, :k] @ op(B)` for one time step, as GEMMs small enough that OpenBLAS runs each
+    on the calling thread. `a`, `b`, `c` are (array, element offset) pairs.
+
+    A step's GEMM (64 x 64 @ 64 x 256 for the benchmark's LSTM) is too small to gain from a second thread,
+    and 80 of them per scan each pay a thread handoff: on a busy 2-core machine one handoff can wait for a
+    4 ms scheduler tick, and a 2-thread scan ran 30 to 300 times slower than a 1-thread one. Split by rows
+    and 64-column blocks, the step runs on one thread and is no slower than one call (often faster).
+    """
+    cols = min(width, COLUMN_BLOCK)
+    rows = max(1, SINGLE_THREAD_MNK // (cols * k))
+    lines = [f"for r0 in range(0, n, {rows}):", f"    m0 = min({rows}, n - r0)"]
+    for c0 in range(0, width, cols):
+        b_at = f"{b[1]} + {c0 * ldb if trans_b == TR else c0}"
+        call = _gemm(
+            "m0",
+            min(cols, width - c0),
+            k,
+            _at(a[0], f"{a[1]} + r0 * {lda}"),
+            lda,
+            _at(b[0], b_at),
+            ldb,
+            _at(c[0], f"{c[1]} + r0 * {ldc} + {c0}"),
+            ldc,
+            trans_b=trans_b,
+            beta=beta,
+        )
+        lines.append("    " + call)
+    return lines
+
+
 def _scan(name, shapes, out_shape, at):
     lay, u, steps = layout(at), at["units"], _steps(shapes)
     S, G, o = lay.stash, lay.gates * u, lay.offsets
@@ -102,21 +138,9 @@ def _scan(name, shapes, out_shape, at):
     ]
     first = {"simple": "h", "lstm": "i", "gru": "z"}[cell]
     width = G if cell != "gru" or at["reset_after"] else 2 * u
-    step += [
-        "if n > 0:",
-        "    "
-        + _gemm(
-            "n",
-            width,
-            u,
-            _at("out", f"t * {S} + {o['hop']}"),
-            ld,
-            "ptr(a1)",
-            G,
-            _at("out", f"t * {S} + {o[first]}"),
-            ld,
-        ),
-    ]
+    step += _step_gemm(
+        width, u, ("out", f"t * {S} + {o['hop']}"), ld, ("a1", 0), G, ("out", f"t * {S} + {o[first]}"), ld
+    )
     x = "a0[xrow + {} + j]"
     loop_head = [
         "for b in range(n):",
@@ -178,21 +202,9 @@ def _scan(name, shapes, out_shape, at):
             f"out[row + {o['rhop']} + j] = r * out[row + {o['hop']} + j]",
         ]
         step += [*loop_head, f"    for j in range({u}):", *_indent(gates, 2)]
-        step += [
-            "if n > 0:",
-            "    "
-            + _gemm(
-                "n",
-                u,
-                u,
-                _at("out", f"t * {S} + {o['rhop']}"),
-                ld,
-                _at("a1", 2 * u),
-                G,
-                _at("out", f"t * {S} + {o['hh']}"),
-                ld,
-            ),
-        ]
+        step += _step_gemm(
+            u, u, ("out", f"t * {S} + {o['rhop']}"), ld, ("a1", 2 * u), G, ("out", f"t * {S} + {o['hh']}"), ld
+        )
         cell_lines = [
             f"s = out[row + {o['hh']} + j] + {x.format(2 * u)}",
             f"hh = {_act(act, 's')}",
@@ -327,19 +339,10 @@ def _walk_back(name, shapes, out_shape, at, states_out: bool):
     ]
     if cell != "gru" or at["reset_after"]:
         dcol = 3 * u if cell == "gru" else 0
-        step += [
-            "if n > 0:",
-            "    "
-            + _gemm("n", u, G, _at("d", f"t * {D} + {dcol}"), ld, "ptr(a2)", G, "ptr(tmp)", u, trans_b=TR),
-            *add_tmp,
-        ]
+        step += [*_step_gemm(u, G, ("d", f"t * {D} + {dcol}"), ld, ("a2", 0), G, ("tmp", 0), u, TR), *add_tmp]
     else:
         step += [
-            "if n > 0:",
-            "    "
-            + _gemm(
-                "n", u, u, _at("d", f"t * {D} + {2 * u}"), ld, _at("a2", 2 * u), G, "ptr(tmp)", u, trans_b=TR
-            ),
+            *_step_gemm(u, u, ("d", f"t * {D} + {2 * u}"), ld, ("a2", 2 * u), G, ("tmp", 0), u, TR),
             "for b in range(n):",
             f"    row = (b * {steps} + t) * {S}",
             f"    drow = (b * {steps} + t) * {D}",
@@ -348,21 +351,7 @@ def _walk_back(name, shapes, out_shape, at, states_out: bool):
             f"            r = {stash('r')}",
             f"            d[drow + {u} + j] = tmp[b * {u} + j] * {stash('hop')} * {_der(ract, 'r')}",
             f"            tmp[b * {u} + j] *= r",
-            "if n > 0:",
-            "    "
-            + _gemm(
-                "n",
-                u,
-                2 * u,
-                _at("d", f"t * {D}"),
-                ld,
-                "ptr(a2)",
-                G,
-                "ptr(tmp)",
-                u,
-                trans_b=TR,
-                beta="f32(1.0)",
-            ),
+            *_step_gemm(u, 2 * u, ("d", f"t * {D}"), ld, ("a2", 0), G, ("tmp", 0), u, TR, "f32(1.0)"),
             *add_tmp,
         ]
     lines += [f"for kk in range({steps}):", *_indent(step, 1)]
