@@ -6,6 +6,7 @@ import inspect
 
 import pytest
 
+from kgraph.layers import LSTM, Dense
 from kgraph.saving.builtins import builtin_objects
 from kgraph.saving.serialization import deserialize_keras_object, serialize_keras_object
 
@@ -17,6 +18,29 @@ _ARGUMENTS = {
     "Reshape": {"target_shape": (2, 2)},
     "Activation": {"activation": "relu"},
     "InputLayer": {"shape": (3,)},
+    "Embedding": {"input_dim": 5, "output_dim": 2},
+    "SimpleRNN": {"units": 2},
+    "LSTM": {"units": 2},
+    "GRU": {"units": 2},
+    "Bidirectional": {"layer": LSTM(2)},
+    "TimeDistributed": {"layer": Dense(2)},
+    "Conv1D": {"filters": 2, "kernel_size": 3},
+    "Conv2D": {"filters": 2, "kernel_size": 3},
+    "Conv1DTranspose": {"filters": 2, "kernel_size": 3},
+    "Conv2DTranspose": {"filters": 2, "kernel_size": 3},
+    "SeparableConv1D": {"filters": 2, "kernel_size": 3},
+    "SeparableConv2D": {"filters": 2, "kernel_size": 3},
+    "DepthwiseConv1D": {"kernel_size": 3},
+    "DepthwiseConv2D": {"kernel_size": 3},
+    "AveragePooling1D": {"pool_size": 2},
+    "SpatialDropout1D": {"rate": 0.5},
+    "SpatialDropout2D": {"rate": 0.5},
+    "SpatialDropout3D": {"rate": 0.5},
+    "GaussianDropout": {"rate": 0.5},
+    "GaussianNoise": {"stddev": 0.1},
+    "Dot": {"axes": 1},
+    "Permute": {"dims": (2, 1)},
+    "RepeatVector": {"n": 2},
     "ExponentialDecay": {"initial_learning_rate": 0.1, "decay_steps": 10, "decay_rate": 0.9},
     "InverseTimeDecay": {"initial_learning_rate": 0.1, "decay_steps": 10, "decay_rate": 0.5},
     "PolynomialDecay": {"initial_learning_rate": 0.1, "decay_steps": 10},
