@@ -11,7 +11,7 @@ carries its `inbound_nodes`: one `{"args", "kwargs"}` per call, where a tensor i
 from __future__ import annotations
 
 from kgraph.layers.keras_tensor import CallNode, KerasTensor
-from kgraph.layers.layer import Layer
+from kgraph.layers.layer import Layer, call_takes_mask
 from kgraph.saving import serialization
 from kgraph.saving.builtins import builtin_objects, resolve_class
 from kgraph.saving.layer_config import FLOAT32_POLICY
@@ -119,6 +119,8 @@ def _node_record(node: CallNode, own: set[int]) -> dict:
     kwargs = dict(node.kwargs)
     if node.training is not None:
         kwargs["training"] = node.training
+    if "mask" not in kwargs and len(node.inputs) == 1 and call_takes_mask(type(node.layer)):
+        kwargs["mask"] = None  # Keras records the implicit mask argument of such calls, None without a mask
     return {
         "args": [tensors] if node.as_list else tensors,
         "kwargs": serialization.serialize_keras_object(kwargs),

@@ -40,12 +40,12 @@ def mlp(lib, name="mlp"):
 
 
 def two_headed(lib, name="two_headed"):
-    """Two inputs, a shared layer, two named outputs (no BatchNormalization: kgraph has none yet)."""
+    """Two inputs, a shared layer, batch normalization, two named outputs."""
     a = lib.Input((3,), name="a")
     b = lib.Input((3,), name="b")
     shared = lib.layers.Dense(4, activation="tanh", name="shared")
     ha, hb = shared(a), shared(b)
-    merged = lib.layers.Concatenate(name="merged")([ha, hb])
+    merged = lib.layers.BatchNormalization(name="norm")(lib.layers.Concatenate(name="merged")([ha, hb]))
     summed = lib.layers.Add(name="summed")([ha, hb])
     score = lib.layers.Dense(1, name="score")(merged)
     label = lib.layers.Dense(2, activation="softmax", name="label")(summed)
