@@ -346,16 +346,25 @@ def _max_pool_cpu(name, shapes, out_shape, attrs):
 def _max_pool_grad_cpu(name, shapes, out_shape, attrs):
     x, g = shapes
     p = _Plan(x[1:-1], x[-1], attrs)
-    body = """v = a0[b, ih, iw, c]
-if bh < 0 or v > best:
-    best, bh, bw = v, ih, iw"""
+    # Two passes over each window, both branch-free over the channels so that they vectorize: find each
+    # channel's first maximal tap (`arg`, as a float32 tap number), then add the gradient where it is.
+    find = f"""t = f32(i * {p.KW} + j)
+for c in range({p.C}):
+    v = a0[b, ih, iw, c]
+    take = v > best[c] or arg[c] < f32(0.0)
+    best[c] = v if take else best[c]
+    arg[c] = t if take else arg[c]"""
+    route = f"""t = f32(i * {p.KW} + j)
+for c in range({p.C}):
+    out[b, ih, iw, c] += a1[b, oh, ow, c] if arg[c] == t else f32(0.0)"""
     source = (
-        f"def {name}(a0, a1, out, n):\n{_ZERO_IMAGE}{_each_window(p)}"
-        "                for c in range(out.shape[3]):\n"
-        "                    best, bh, bw = f32(-np.inf), -1, -1\n"
-        f"{p.taps(body, 5)}"
-        "                    if bh >= 0:\n"
-        "                        out[b, bh, bw, c] += a1[b, oh, ow, c]\n"
+        f"def {name}(a0, a1, out, n):\n{_ZERO_IMAGE}"
+        f"    best = np.empty({p.C}, np.float32)\n    arg = np.empty({p.C}, np.float32)\n"
+        f"{_each_window(p)}"
+        f"                for c in range({p.C}):\n"
+        "                    best[c] = f32(-np.inf)\n"
+        "                    arg[c] = f32(-1.0)\n"
+        f"{p.taps(find, 4)}{p.taps(route, 4)}"
     )
     return source, [p.image(x[0]), p.grid(x[0]), p.image(x[0])]
 
