@@ -3,8 +3,11 @@
 Every array is passed flat and indexed as `(b * T + t) * width + column`, so the inner loops over units are
 contiguous and vectorize, and a column block of a time step is a strided matrix over the batch that
 `sgemm` reads or writes in place (leading dimension `T * width`). Per step: one GEMM (two for GRU without
-`reset_after`), then the cell's math as a loop over batch x units. The backward walk keeps its carried state
-gradients in buffers allocated once per call.
+`reset_after`), issued as blocks that OpenBLAS runs on the calling thread (`_step_gemm`), then the cell's
+math as a loop over batch x units. The activations are the branch-free `tanh32` of scalar_math.py (sigmoid
+as 0.5 + 0.5 tanh(x / 2)), so the unit loops compile to AVX2/AVX-512 code. Both walks keep their carried
+states (or state gradients) in scratch buffers allocated once per call: a unit loop that reads a view of
+the array it writes fails LLVM's runtime alias check and runs its scalar version.
 """
 
 from __future__ import annotations
