@@ -242,3 +242,31 @@ def test_addition_rnn_seq2seq():
     )
     history = model.fit(x, y, batch_size=64, epochs=15, verbose=0).history
     assert history["loss"][-1] < 0.5 * history["loss"][0], history["loss"]
+
+
+def test_convolution_then_lstm_learns_where_a_motif_sits():
+    """A convolution + LSTM model (Keras's imdb_cnn_lstm shape, tiny): a Conv1D finds a motif, max pooling
+    shortens the sequence, the LSTM must remember whether the motif came in the first or the second half."""
+    rng = np.random.default_rng(0)
+    n, steps = 768, 16
+    x = rng.normal(0.0, 0.3, size=(n, steps, 1)).astype(np.float32)
+    labels = rng.integers(0, 2, size=n)
+    starts = np.where(labels == 0, rng.integers(0, 5, size=n), rng.integers(9, 13, size=n))
+    for row, start in enumerate(starts):
+        x[row, start : start + 3, 0] += [2.0, -2.0, 2.0]
+    kgraph.utils.set_random_seed(0)
+    model = kgraph.Sequential(
+        [
+            kgraph.layers.Input((steps, 1)),
+            kgraph.layers.Conv1D(8, 3, activation="relu", padding="same"),
+            kgraph.layers.MaxPooling1D(2),
+            LSTM(16),
+            Dense(2, activation="softmax"),
+        ]
+    )
+    model.compile(
+        optimizer=kgraph.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy", metrics=["acc"]
+    )
+    model.fit(x[:512], labels[:512], batch_size=32, epochs=15, verbose=0)
+    _, accuracy = model.evaluate(x[512:], labels[512:], verbose=0)
+    assert accuracy > 0.9, accuracy
