@@ -177,6 +177,19 @@ def origin(name: str):
         _state.origin = previous
 
 
+def set_keras_mask(value, mask) -> None:
+    """Records `mask` as the implicit Keras mask of the traced `value` (what Keras keeps as `_keras_mask`)."""
+    if isinstance(value, Sym) and mask is not None:
+        value.graph.nx.graph.setdefault("keras_masks", {})[value.id] = mask
+
+
+def get_keras_mask(value):
+    """The implicit Keras mask of a traced value (a 0/1 tensor), or None."""
+    if not isinstance(value, Sym):
+        return None
+    return value.graph.nx.graph.get("keras_masks", {}).get(value.id)
+
+
 def as_sym(value, graph: Graph) -> Sym:
     """Lifts Python numbers and numpy arrays to `const` nodes, and variables to `variable` nodes."""
     if isinstance(value, Sym):

@@ -12,7 +12,7 @@ import re
 import numpy as np
 
 from kgraph import ops
-from kgraph.ir.builder import Sym, current_graph, origin
+from kgraph.ir.builder import Sym, current_graph, get_keras_mask, origin
 
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
 
@@ -169,6 +169,10 @@ class Loss:
 
     def _reduced(self, y_true, y_pred, sample_weight):
         values, mask = self._call_with_mask(y_true, y_pred)
+        output_mask = get_keras_mask(y_pred)  # a masked sequence output: its masked steps do not count
+        if output_mask is not None:
+            output_mask = ops.cast(output_mask, "float32")
+            mask = output_mask if mask is None else mask * output_mask
         return reduce_weighted_values(values, sample_weight, mask, self.reduction)
 
     def _call_with_mask(self, y_true, y_pred):

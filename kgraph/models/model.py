@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kgraph.ir.builder import Sym, current_graph
+from kgraph.ir.builder import Sym, current_graph, set_keras_mask
 from kgraph.layers.core.input_layer import Input, InputLayer
 from kgraph.layers.keras_tensor import CallNode, KerasTensor
 from kgraph.layers.layer import Layer, call_takes_mask
@@ -162,6 +162,8 @@ class Model(ModelSavingMixin, Trainer, Layer):
                 values[id(t)] = v
                 masks[id(t)] = m
         outputs = [values[id(t)] for t in self.outputs]
+        for t, v in zip(self.outputs, outputs, strict=True):
+            set_keras_mask(v, masks.get(id(t)))  # Keras weights the loss by an output's mask
         return outputs if self._outputs_as_list or len(outputs) > 1 else outputs[0]
 
     def compute_output_shape(self, input_shape):

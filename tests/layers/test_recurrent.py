@@ -270,3 +270,23 @@ def test_convolution_then_lstm_learns_where_a_motif_sits():
     model.fit(x[:512], labels[:512], batch_size=32, epochs=15, verbose=0)
     _, accuracy = model.evaluate(x[512:], labels[512:], verbose=0)
     assert accuracy > 0.9, accuracy
+
+
+def test_masked_sequence_outputs_weight_the_loss_as_in_keras():
+    """A masked sequence output (Masking -> SimpleRNN -> TimeDistributed(Dense)): its masked steps count for
+    neither the loss nor the metrics, in Keras and in kgraph alike."""
+    x = RNG.normal(size=(16, 5, 3)).astype(np.float32)
+    x[::2, -2:] = 0.0
+    y = RNG.normal(size=(16, 5, 2)).astype(np.float32)
+    histories, weights = [], None
+    for module in (keras, kgraph):
+        inputs = module.Input((5, 3))
+        hidden = module.layers.SimpleRNN(4, return_sequences=True)(module.layers.Masking(0.0)(inputs))
+        model = module.Model(inputs, module.layers.TimeDistributed(module.layers.Dense(2))(hidden))
+        model.compile(optimizer=module.optimizers.SGD(0.1), loss="mse", metrics=["mae"])
+        if weights is None:
+            weights = model.get_weights()
+        model.set_weights(weights)
+        histories.append(model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0).history)
+    for name in ("loss", "mae"):
+        np.testing.assert_allclose(histories[1][name], histories[0][name], rtol=1e-4, err_msg=name)

@@ -118,9 +118,8 @@ def test_kgraph_model_loads_in_keras(tmp_path, case, suffix):
     _assert_same(theirs, ours, x)
     if suffix == ".keras":  # Keras 3.15 builds a legacy file's optimizer over no variables: a fresh state
         _assert_same_optimizer(theirs, ours)
-    if suffix == ".keras" and case == "recurrent":
-        # Training resumes alike. (The other model's output carries a mask, by which Keras weights the loss
-        # and kgraph does not yet.)
+    if suffix == ".keras":
+        # Training resumes alike (the sequence model's output carries a mask: both weight the loss by it).
         ours.fit(x, y, batch_size=4, epochs=1, verbose=0, shuffle=False)
         theirs.fit(x, y, batch_size=4, epochs=1, verbose=0, shuffle=False)
         np.testing.assert_allclose(_predict(theirs, x), _predict(ours, x), rtol=1e-4, atol=1e-5)
