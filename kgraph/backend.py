@@ -25,4 +25,3 @@ def epsilon() -> float:
 
 def image_data_format() -> str:
     return config.image_data_format()
-

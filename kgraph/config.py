@@ -173,29 +173,6 @@ def set_backend(name: str) -> None:
     _settings()["backend"] = _check_backend(name, "set_backend()")
 
 
-def resolved_backend() -> str:
-    """The backend programs compile for: `backend()`, with 'auto' resolved to 'cuda' where a GPU is usable.
-
-    Raises:
-        RuntimeError: If 'cuda' is asked for where it cannot run, saying why (the numba-cuda package is
-            missing, no CUDA driver, no GPU).
-    """
-    name = backend()
-    if name not in ("cuda", "auto"):
-        return name
-    from kgraph.runtime.cuda_program import cuda_unavailable_reason, simulated
-
-    reason = cuda_unavailable_reason()
-    if name == "auto":
-        return "cuda" if reason is None and not simulated() else "cpu"
-    if reason is not None:
-        raise RuntimeError(
-            f"The 'cuda' backend was requested but cannot run here: {reason}. Use 'cpu' or 'auto' "
-            "(KGRAPH_BACKEND, kgraph.json or kgraph.config.set_backend)."
-        )
-    return name
-
-
 def floatx() -> str:
     """Returns the default float type, `'float32'`."""
     return _settings()["floatx"]

@@ -7,8 +7,8 @@ from kgraph.layers.convolutional.separable_conv import SeparableConv1D, Separabl
 from kgraph.layers.core.activation import Activation
 from kgraph.layers.core.dense import Dense
 from kgraph.layers.core.dropout import Dropout
-from kgraph.layers.core.input_layer import Input, InputLayer
 from kgraph.layers.core.embedding import Embedding
+from kgraph.layers.core.input_layer import Input, InputLayer
 from kgraph.layers.core.masking import Masking
 from kgraph.layers.input_spec import InputSpec
 from kgraph.layers.layer import Layer

@@ -15,6 +15,7 @@ from kgraph.ir.builder import Sym, emit, origin, tracing
 from kgraph.ir.graph import Graph
 from kgraph.passes.autodiff import gradients
 from kgraph.passes.pipeline import run_pipeline
+from kgraph.runtime.backends import resolved_backend
 from kgraph.runtime.program import CompiledProgram, InterpretedProgram
 from kgraph.runtime.store import VariableStore
 from kgraph.variables import Variable, order_writes_after_reads, variable_node
@@ -213,7 +214,7 @@ def build_program(graph: Graph, state_layout: dict, batch_size: int, title: str)
     inputs = sorted((n.attrs["name"] for n in graph.nodes() if n.op == "input"), key=_input_order)
     layout = ProgramLayout(state_layout, inputs, list(graph.outputs))
     planned = run_pipeline(graph, batch_size, title=title)
-    backend = config.resolved_backend()
+    backend = resolved_backend()
     if backend == "numpy":
         return InterpretedProgram(planned, layout, title)
     if backend == "cuda":

@@ -13,6 +13,7 @@ import pytest
 
 from kgraph import config
 from kgraph.runtime import cuda_program
+from kgraph.runtime.backends import resolved_backend
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -67,14 +68,14 @@ def test_asking_for_cuda_where_it_cannot_run_says_why(probe):
     probe("no CUDA driver: CUDA driver library cannot be found")
     config.set_backend("cuda")
     with pytest.raises(RuntimeError, match="'cuda' backend was requested.*no CUDA driver"):
-        config.resolved_backend()
+        resolved_backend()
 
 
 def test_auto_is_the_gpu_where_usable_else_the_cpu(probe):
     config.set_backend("auto")
     probe("the CUDA driver found no GPU")
-    assert config.resolved_backend() == "cpu"
+    assert resolved_backend() == "cpu"
     probe("")
-    assert config.resolved_backend() == "cuda"
+    assert resolved_backend() == "cuda"
     config.set_backend("numpy")
-    assert config.resolved_backend() == "numpy"
+    assert resolved_backend() == "numpy"
