@@ -32,7 +32,16 @@ from kgraph.codegen.cpu import (
 )
 from kgraph.codegen.cuda_gemm import THREADS, gemm_kernel
 from kgraph.codegen.cuda_loops import GX_MAX, JIT_OPTIONS, NT, loop_kernel
-from kgraph.codegen.loops import COL, FULL, ROW, SCALAR, _loop_reads, dims, scalar_const
+from kgraph.codegen.loops import (
+    COL,
+    FULL,
+    ROW,
+    SCALAR,
+    _loop_reads,
+    dims,
+    nd_element_expression,
+    scalar_const,
+)
 from kgraph.ir.graph import Graph
 from kgraph.ir.registry import get_op
 from kgraph.passes.loop_domain import REDUCTIONS
@@ -345,20 +354,7 @@ def nd_source(graph: Graph, kernel) -> tuple[str, list[int]]:
         update = f"acc + {value}" if node.op == "sum" else f"{node.op}(acc, {value})"
         lines += [f"{pad}acc = {update}", f"    out[{', '.join(loops)}] = acc"]
         return "\n".join(lines) + "\n", [*reads, n]
-    args = []
-    for value in _loop_reads(graph, n):
-        const = scalar_const(graph, value)
-        if const is not None:
-            args.append(f"f32({const!r})")
-            continue
-        in_shape = graph.type(value).shape
-        offset = rank - len(in_shape)
-        index = [
-            "0" if d == 1 and node.type.shape[offset + k] != 1 else loops[offset + k]
-            for k, d in enumerate(in_shape)
-        ] or ["0"]
-        args.append(f"{names[value]}[{', '.join(index)}]")
-    expression = args[-1] if node.op == "assign" else get_op(node.op).scalar(args, node.attrs)
+    expression = nd_element_expression(graph, n, loops, names)
     lines.append(f"    out[{', '.join(loops)}] = {expression}  # %{n} {node.op}")
     return "\n".join(lines) + "\n", [*reads, n]
 

@@ -20,7 +20,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from kgraph.codegen.loops import _INIT, KernelArg, _loop_reads, dims, kernel_args, scalar_const
+from kgraph.codegen.loops import (
+    _INIT,
+    KernelArg,
+    _loop_reads,
+    column_closure,
+    dims,
+    kernel_args,
+    scalar_const,
+)
 from kgraph.ir.graph import Graph
 from kgraph.ir.registry import get_op
 from kgraph.passes.fuse import Kernel
@@ -132,16 +140,7 @@ class CudaLoopWriter:
         return self.graph.node(n).op
 
     def closure(self, values: list[int], ready: set[int]) -> list[int]:
-        needed: set[int] = set()
-        stack = list(values)
-        while stack:
-            v = stack.pop()
-            if v in needed or v in ready or self.is_red(v):
-                continue
-            if v in self.member_set and v != self.kernel.anchor:
-                needed.add(v)
-                stack.extend(_loop_reads(self.graph, v))
-        return [n for n in self.members if n in needed]
+        return column_closure(self.graph, self.members, self.kernel.anchor, self.is_red, values, ready)
 
     def var(self, value: int) -> str:
         if value in self.overrides:

@@ -319,17 +319,8 @@ class _LoopWriter:
         return self.graph.node(n).inputs[0]
 
     def closure(self, values: list[int], ready: set[int]) -> list[int]:
-        """Members (and external reads) needed in a column pass for `values`, in topological order."""
-        needed: set[int] = set()
-        stack = list(values)
-        while stack:
-            v = stack.pop()
-            if v in needed or v in ready or self.is_reduction(v):
-                continue
-            if v in self.member_set and v != self.kernel.anchor:
-                needed.add(v)
-                stack.extend(_loop_reads(self.graph, v))
-        return [n for n in self.members if n in needed]
+        """Members needed in a column pass for `values`, in topological order."""
+        return column_closure(self.graph, self.members, self.kernel.anchor, self.is_reduction, values, ready)
 
     def var(self, value: int) -> str:
         if value in self.row_cached:
@@ -418,6 +409,33 @@ def nd_kernel_source(graph: Graph, kernel: Kernel) -> tuple[str, list[int]]:
     rank = max(node.type.rank, 1)
     loops = [f"i{d}" for d in range(rank)]
     lines += _nest(loops, "out.shape", 1)
+    expression = nd_element_expression(graph, n, loops, names)
+    pad = "    " * (rank + 1)
+    lines.append(f"{pad}out[{', '.join(loops)}] = {expression}  # %{n} {node.op}")
+    return "\n".join(lines), [*reads, n]
+
+
+def column_closure(graph: Graph, members: list[int], anchor, is_reduction, values, ready) -> list[int]:
+    """Members needed (transitively) to compute `values` in one column pass, in topological order: stops at
+    values already `ready`, at reductions and at the GEMM anchor. Shared by the CPU and CUDA loop writers."""
+    member_set = set(members)
+    needed: set[int] = set()
+    stack = list(values)
+    while stack:
+        v = stack.pop()
+        if v in needed or v in ready or is_reduction(v):
+            continue
+        if v in member_set and v != anchor:
+            needed.add(v)
+            stack.extend(_loop_reads(graph, v))
+    return [n for n in members if n in needed]
+
+
+def nd_element_expression(graph: Graph, n: int, loops: list[str], names: dict) -> str:
+    """Elementwise node `n` at output index `loops`: its inputs read with numpy broadcasting (a size-1 axis
+    reads element 0), scalar constants inlined. Shared by the CPU and CUDA N-d kernels."""
+    node = graph.node(n)
+    rank = len(loops)
     args = []
     for value in _loop_reads(graph, n):
         const = scalar_const(graph, value)
@@ -431,10 +449,7 @@ def nd_kernel_source(graph: Graph, kernel: Kernel) -> tuple[str, list[int]]:
             for k, d in enumerate(in_shape)
         ] or ["0"]
         args.append(f"{names[value]}[{', '.join(index)}]")
-    expression = args[-1] if node.op == "assign" else get_op(node.op).scalar(args, node.attrs)
-    pad = "    " * (rank + 1)
-    lines.append(f"{pad}out[{', '.join(loops)}] = {expression}  # %{n} {node.op}")
-    return "\n".join(lines), [*reads, n]
+    return args[-1] if node.op == "assign" else get_op(node.op).scalar(args, node.attrs)
 
 
 def _nest(loops: list[str], shape_of: str, depth: int) -> list[str]:
