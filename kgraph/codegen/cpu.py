@@ -31,7 +31,7 @@ from numpy import float32 as f32
 
 from kgraph.codegen.blas import sgemm
 from kgraph.codegen.intrinsics import ptr, view
-from kgraph.codegen.scalar_math import tanh32
+from kgraph.codegen.scalar_math import sigmoid32, tanh32
 '''
 
 

@@ -4,8 +4,8 @@ Every array is passed flat and indexed as `(b * T + t) * width + column`, so the
 contiguous and vectorize, and a column block of a time step is a strided matrix over the batch that
 `sgemm` reads or writes in place (leading dimension `T * width`). Per step: one GEMM (two for GRU without
 `reset_after`), issued as blocks that OpenBLAS runs on the calling thread (`_step_gemm`), then the cell's
-math as a loop over batch x units. The activations are the branch-free `tanh32` of scalar_math.py (sigmoid
-as 0.5 + 0.5 tanh(x / 2)), so the unit loops compile to AVX2/AVX-512 code. Both walks keep their carried
+math as a loop over batch x units. The activations are the branch-free `tanh32` and `sigmoid32` of
+scalar_math.py, so the unit loops compile to AVX2/AVX-512 code. Both walks keep their carried
 states (or state gradients) in scratch buffers allocated once per call: a unit loop that reads a view of
 the array it writes fails LLVM's runtime alias check and runs its scalar version.
 """
@@ -20,7 +20,7 @@ RM, NO, TR = 101, 111, 112
 def _act(name: str, x: str) -> str:
     return {
         "tanh": f"tanh32({x})",
-        "sigmoid": f"(f32(0.5) + f32(0.5) * tanh32(f32(0.5) * {x}))",
+        "sigmoid": f"sigmoid32({x})",
         "relu": f"max({x}, f32(0.0))",
         "hard_sigmoid": f"min(max(({x} + f32(3.0)) / f32(6.0), f32(0.0)), f32(1.0))",
         "linear": x,
