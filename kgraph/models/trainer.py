@@ -432,7 +432,7 @@ class Trainer(KerasStepAPI):
         program = self._program("train", total, [a.shape for a in xs], [a.shape for a in ys], bool(sws))
         store, _ = self._store_array()
         program.run(store, [data_utils.rows_2d(a) for a in xs + ys + sws], np.arange(total), 0, 1)
-        return self._flat_logs(return_dict)
+        return self._flat_logs(return_dict, program)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         self._require_compiled("test_on_batch")
@@ -443,7 +443,7 @@ class Trainer(KerasStepAPI):
         self._reset_metrics()
         store, _ = self._store_array()
         program.run(store, [data_utils.rows_2d(a) for a in xs + ys + sws], np.arange(total), 0, 1)
-        return self._flat_logs(return_dict)
+        return self._flat_logs(return_dict, program)
 
     def predict_on_batch(self, x):
         fast = self._predict_quietly(x, len(x)) if isinstance(x, np.ndarray) else None
@@ -452,8 +452,8 @@ class Trainer(KerasStepAPI):
         xs, _, _ = self._prepare(x)
         return self._run_predict(xs, len(xs[0]))
 
-    def _flat_logs(self, return_dict: bool):
-        logs = self._logs()
+    def _flat_logs(self, return_dict: bool, program=None):
+        logs = self._logs(program)
         if return_dict:
             return logs
         values = list(logs.values())

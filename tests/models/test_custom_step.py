@@ -107,3 +107,34 @@ def test_super_train_step_is_the_default():
     history = model.fit(x[:512], y[:512], batch_size=64, epochs=2, verbose=0)
     assert set(history.history) == {"loss", "accuracy"}
     assert np.isfinite(history.history["loss"]).all()
+
+
+def test_train_on_batch_runs_the_overridden_step_and_returns_its_logs():
+    x, y = _digits()
+    x, y = x[:64], y[:64]
+    keras.utils.set_random_seed(3)
+    custom, builtin = DefaultStep(), MLP()
+    for model in (custom, builtin):
+        model.build((None, 64))
+    builtin.set_weights(custom.get_weights())
+    for model in (custom, builtin):
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="categorical_crossentropy")
+    for _ in range(3):
+        # DefaultStep returns this batch's loss, computed before the update.
+        expected = keras.losses.categorical_crossentropy(y, custom.predict(x, verbose=0)).mean()
+        np.testing.assert_allclose(custom.train_on_batch(x, y), expected, rtol=1e-4)
+        builtin.train_on_batch(x, y)
+    for a, b in zip(custom.get_weights(), builtin.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert custom.train_on_batch(x, y, return_dict=True).keys() == {"loss"}
+
+
+def test_test_on_batch_runs_the_overridden_test_step():
+    x, y = _digits()
+    model = KerasStyleStep()
+    model.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=["accuracy"])
+    model.build((None, 64))
+    logs = model.test_on_batch(x[:100], y[:100], return_dict=True)
+    assert set(logs) == {"accuracy"}
+    expected = np.mean(np.argmax(model.predict(x[:100], verbose=0), 1) == np.argmax(y[:100], 1))
+    np.testing.assert_allclose(logs["accuracy"], expected, rtol=1e-6)
