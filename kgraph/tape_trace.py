@@ -164,6 +164,7 @@ class TapeGraph(Graph):
             "variable_objects": dict(state.get("variable_objects", {})),
             "assigned": {k: (node, value.id) for k, (node, value) in state.get("assigned", {}).items()},
             "added_losses": [loss.id for loss in state.get("added_losses", [])],
+            "added_loss_owners": list(state.get("added_loss_owners", [])),
             "effects": list(self.effects),
         }
 
@@ -174,6 +175,7 @@ class TapeGraph(Graph):
         state["assigned"] = {k: (node, Sym(self, value)) for k, (node, value) in saved["assigned"].items()}
         if saved["added_losses"]:
             state["added_losses"] = [Sym(self, i) for i in saved["added_losses"]]
+            state["added_loss_owners"] = list(saved["added_loss_owners"])
         self.effects = list(saved["effects"])
 
     # --- feeds and results -------------------------------------------------------------------------

@@ -163,3 +163,60 @@ def test_predictions_readable_after_the_step_and_fit_after_the_loop():
     np.testing.assert_allclose(model.predict(x[:8], verbose=0), model(x[:8]), rtol=1e-6)
     model.fit(x[:32], y[:32], batch_size=32, verbose=0)  # fit continues from the loop's weights
     assert not np.allclose(model.get_weights()[0], weights[0])
+
+
+def _regularized_mlp(frozen_regularized_layer=False):
+    hidden = kgraph.layers.Dense(
+        16, activation="relu", kernel_regularizer="l2", activity_regularizer=kgraph.regularizers.L1(0.05)
+    )
+    frozen = kgraph.layers.Dense(16, kernel_regularizer=kgraph.regularizers.L1(0.5))
+    frozen.trainable = not frozen_regularized_layer
+    head = kgraph.layers.Dense(10, activation="softmax", bias_regularizer=kgraph.regularizers.L2(0.1))
+    return kgraph.Sequential([kgraph.Input((64,)), hidden, frozen, head])
+
+
+def test_model_losses_in_a_custom_loop_match_fit():
+    """`loss + sum(model.losses)` (Keras's custom-loop idiom) takes the same steps as fit on a model with
+    weight and activity regularizers."""
+    x, y, _ = _digits()
+    x, y = x[:96], y[:96]
+    kgraph.utils.set_random_seed(2)
+    looped, fitted = _regularized_mlp(), _regularized_mlp()
+    fitted.set_weights(looped.get_weights())
+    optimizer = kgraph.optimizers.SGD(learning_rate=0.05)
+    for i in range(0, 96, 32):
+        with kgraph.GradientTape() as tape:
+            predictions = looped(x[i : i + 32], training=True)
+            loss = ops.mean(kgraph.losses.categorical_crossentropy(y[i : i + 32], predictions))
+            assert len(looped.losses) == 4  # the activity penalty, then three weight penalties
+            loss = loss + sum(looped.losses)
+        grads = tape.gradient(loss, looped.trainable_weights)
+        optimizer.apply_gradients(zip(grads, looped.trainable_weights, strict=True))
+    fitted.compile(optimizer=kgraph.optimizers.SGD(learning_rate=0.05), loss="categorical_crossentropy")
+    fitted.fit(x, y, batch_size=32, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(looped.get_weights(), fitted.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_model_losses_values_follow_keras():
+    x, _, _ = _digits()
+    x = x[:8]
+    kgraph.utils.set_random_seed(3)
+    model = _regularized_mlp(frozen_regularized_layer=True)
+    kernel, bias = model.layers[0].get_weights()
+    head_bias = np.full(10, 0.5, np.float32)
+    model.layers[2].bias.assign(head_bias)
+    # Eagerly: the trainable weights' penalties only (the frozen layer's L1 does not count, as in Keras).
+    np.testing.assert_allclose(
+        model.losses, [0.01 * np.sum(kernel**2), 0.1 * np.sum(head_bias**2)], rtol=1e-5
+    )
+    with kgraph.GradientTape() as tape:
+        model(x, training=True)
+        total = sum(model.losses)
+        activity_only = model.layers[0].losses[0]
+    tape.gradient(total, model.trainable_weights)
+    hidden = np.maximum(x @ kernel + bias, 0)
+    activity = 0.05 * np.abs(hidden).sum() / len(x)  # Keras divides the activity penalty by the batch size
+    expected = activity + 0.01 * np.sum(kernel**2) + 0.1 * np.sum(head_bias**2)
+    np.testing.assert_allclose(float(total), expected, rtol=1e-5)
+    assert len(model.layers[1].losses) == 0 and activity_only is not None

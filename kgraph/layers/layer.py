@@ -14,8 +14,8 @@ import warnings
 
 import numpy as np
 
-from kgraph import initializers, regularizers
-from kgraph.ir.builder import Sym, as_sym, current_graph, emit, origin, tracing
+from kgraph import initializers, ops, regularizers
+from kgraph.ir.builder import Sym, as_sym, current_graph, origin, tracing
 from kgraph.ir.graph import Graph
 from kgraph.layers.input_spec import InputSpec, check_input_spec
 from kgraph.layers.keras_tensor import KerasTensor, to_structure
@@ -243,9 +243,9 @@ class Layer:
                 else self.call(inputs, **kwargs)
             )
         if self.activity_regularizer is not None and isinstance(outputs, Sym):
-            # Keras divides the activity penalty by the batch size.
+            # Keras divides the activity penalty by the batch size (static on a gradient tape).
             with origin(self.name):
-                self.add_loss(self.activity_regularizer(outputs) / emit("batch_size"))
+                self.add_loss(self.activity_regularizer(outputs) / ops.count(outputs, axis=0))
         return outputs
 
     def add_loss(self, loss) -> None:
@@ -253,6 +253,32 @@ class Layer:
         graph = current_graph()
         if graph is not None:
             graph.nx.graph.setdefault("added_losses", []).append(loss)
+            graph.nx.graph.setdefault("added_loss_owners", []).append(id(self))
+
+    @property
+    def losses(self) -> list:
+        """The scalar losses of this layer and its sublayers, in Keras's order: the terms `add_loss` added
+        (activity regularizers included) during the calls traced into the current program, then the penalties
+        of the trainable weights' regularizers. Tensors of the program being traced (a gradient tape, a custom
+        train_step); eagerly, float32 scalars of the weight penalties.
+        """
+        losses = []
+        graph = current_graph()
+        if graph is not None:
+            mine = {id(layer) for layer in self._flatten_layers()}
+            state = graph.nx.graph
+            added = zip(state.get("added_losses", []), state.get("added_loss_owners", []), strict=True)
+            losses = [loss for loss, owner in added if owner in mine]
+        for variable in self.trainable_weights:
+            if variable.regularizer is not None:
+                with origin(f"{variable.path}/regularizer"):
+                    penalty = variable.regularizer(variable)
+                losses.append(penalty if graph is not None else np.float32(penalty))
+        return losses
+
+    def _flatten_layers(self) -> list[Layer]:
+        """This layer, then its sublayers depth first."""
+        return [self, *(layer for sub in self._sublayers() for layer in sub._flatten_layers())]
 
     def _accepts_training(self) -> bool:
         return _call_takes_training(type(self))

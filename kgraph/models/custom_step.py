@@ -106,7 +106,7 @@ class KerasStepAPI:
         with origin("loss"):
             loss, _ = self._loss_object()(ys, preds, [_flat_weights(w) for w in weights])
             graph = current_graph()
-            return loss + _regularization(self, graph) if graph is not None else loss
+            return loss + _regularization(self) if graph is not None else loss
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None) -> dict:
         """Updates the compiled metrics; returns every metric's result, by name."""

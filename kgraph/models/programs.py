@@ -102,14 +102,10 @@ def _forward(model, xs, training: bool) -> list[Sym]:
     return list(outputs) if isinstance(outputs, list | tuple) else [outputs]
 
 
-def _regularization(model, graph: Graph):
+def _regularization(model) -> Sym | float:
+    """The sum of `model.losses` (added losses and weight penalties), as Keras adds them to the loss."""
     penalty = 0.0
-    for v in model.weights:
-        reg = getattr(v, "regularizer", None)
-        if reg is not None:
-            with origin(f"{v.path}/regularizer"):
-                penalty = penalty + reg(v)
-    for loss in graph.nx.graph.get("added_losses", []):
+    for loss in model.losses:
         penalty = penalty + loss
     return penalty
 
@@ -127,7 +123,7 @@ def _evaluation(model, state: ModelState, graph: Graph, x_shapes, y_shapes, trai
     y_preds = _forward(model, xs, training)
     with origin("loss"):
         loss, parts = model._compiled_loss(ys, y_preds, weights)
-        loss = loss + _regularization(model, graph)
+        loss = loss + _regularization(model)
         batch = emit("batch_size")
         total, count = state.loss_trackers
         total.assign_add(loss * batch)
