@@ -24,6 +24,7 @@ import math
 import numpy as np
 
 from kgraph.ir.builder import emit
+from kgraph.ir.ops.gather import _count_source as _elements
 from kgraph.ir.registry import OpDef, infer_error, register
 from kgraph.ir.types import TensorType, format_shape
 
@@ -299,25 +300,52 @@ def _each_window(plan: _Plan) -> str:
 def _patches_cpu(name, shapes, out_shape, attrs):
     (x,) = shapes
     p = _Plan(x[1:-1], x[-1], attrs)
-    k = p.KH * p.KW * p.C
-    # Every element of the patch is written: real taps copy a pixel's channels, padded taps write zeros.
+    k, row = p.KH * p.KW * p.C, p.KW * p.C
+    # Flat indexing, and a window that lies inside the image copied row by row, a row of taps being one run
+    # of KW adjacent pixels when not dilated: 5x faster than a copy per tap through 4-D views. Windows that
+    # touch the padding go tap by tap. The batch bound comes from the view's length: bounded by `n`, LLVM
+    # left the copies scalar.
+    if p.DW == 1:
+        inside = f"""for c in range({row}):
+    out[d + c] = a0[src + c]"""
+    else:
+        inside = f"""for j in range({p.KW}):
+    for c in range({p.C}):
+        out[d + j * {p.C} + c] = a0[src + j * {p.DW * p.C} + c]"""
+    window_inside = (
+        f"ih0 >= 0 and ih0 + {(p.KH - 1) * p.DH} < {p.H} and iw0 >= 0 and iw0 + {(p.KW - 1) * p.DW} < {p.W}"
+    )
     source = f"""def {name}(a0, out, n):
-    for b in range(a0.shape[0]):
+    for b in range(a0.shape[0] // {p.H * p.W * p.C}):
         for oh in range({p.OH}):
+            ih0 = oh * {p.SH} - {p.PT}
             for ow in range({p.OW}):
-                for i in range({p.KH}):
-                    ih = oh * {p.SH} - {p.PT} + i * {p.DH}
-                    for j in range({p.KW}):
-                        iw = ow * {p.SW} - {p.PL} + j * {p.DW}
-                        k = (i * {p.KW} + j) * {p.C}
-                        if ih >= 0 and ih < {p.H} and iw >= 0 and iw < {p.W}:
-                            for c in range({p.C}):
-                                out[b, oh, ow, k + c] = a0[b, ih, iw, c]
-                        else:
-                            for c in range({p.C}):
-                                out[b, oh, ow, k + c] = f32(0.0)
+                iw0 = ow * {p.SW} - {p.PL}
+                dst = ((b * {p.OH} + oh) * {p.OW} + ow) * {k}
+                if {window_inside}:
+                    for i in range({p.KH}):
+                        src = ((b * {p.H} + ih0 + i * {p.DH}) * {p.W} + iw0) * {p.C}
+                        d = dst + i * {row}
+{_indent(inside, 6)}
+                else:
+                    for i in range({p.KH}):
+                        ih = ih0 + i * {p.DH}
+                        for j in range({p.KW}):
+                            iw = iw0 + j * {p.DW}
+                            d = dst + (i * {p.KW} + j) * {p.C}
+                            if ih >= 0 and ih < {p.H} and iw >= 0 and iw < {p.W}:
+                                src = ((b * {p.H} + ih) * {p.W} + iw) * {p.C}
+                                for c in range({p.C}):
+                                    out[d + c] = a0[src + c]
+                            else:
+                                for c in range({p.C}):
+                                    out[d + c] = f32(0.0)
 """
-    return source, [p.image(x[0]), p.grid(x[0], k)]
+    return source, [(_elements(x),), (_elements(out_shape),)]
+
+
+def _indent(text: str, depth: int) -> str:
+    return "\n".join("    " * depth + line for line in text.splitlines())
 
 
 def _patches_grad_cpu(name, shapes, out_shape, attrs):
