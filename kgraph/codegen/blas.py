@@ -1,4 +1,5 @@
-"""Single-precision GEMM callable from Numba code: the `cblas_sgemm` of the OpenBLAS that ships with SciPy.
+"""Single-precision GEMM and GEMV callable from Numba code: `cblas_sgemm` and `cblas_sgemv` of the OpenBLAS
+that ships with SciPy.
 
 Calling the C symbol directly (an ExternalFunction resolved when the library is loaded) compiles far faster
 than `np.dot` inside `njit`, takes transposes as flags, and caches on disk like any other Numba code.
@@ -26,7 +27,8 @@ def _find_blas() -> tuple[str, str]:
     folder = os.path.join(os.path.dirname(scipy.__file__), "..", "scipy.libs")
     for path in sorted(glob.glob(os.path.join(folder, "libscipy_openblas*.so*"))):
         for symbol in ("scipy_cblas_sgemm", "cblas_sgemm"):
-            if hasattr(ctypes.CDLL(path), symbol):
+            library = ctypes.CDLL(path)
+            if hasattr(library, symbol) and hasattr(library, symbol.replace("sgemm", "sgemv")):
                 return os.path.realpath(path), symbol
     raise ImportError(f"kgraph needs SciPy's OpenBLAS (libscipy_openblas*.so) in {folder}; reinstall scipy.")
 
@@ -39,8 +41,15 @@ sgemm = types.ExternalFunction(
     types.void(_i32, _i32, _i32, _i32, _i32, _i32, _f32, _f32p, _i32, _f32p, _i32, _f32, _f32p, _i32),
 )
 
+# A one-row product is a matrix-vector product: OpenBLAS's sgemv streams the matrix about 1.4x faster than
+# sgemm does at m = 1 (1 x 784 @ 784 x 512: 20 against 27 us here).
+sgemv = types.ExternalFunction(
+    SGEMM_SYMBOL.replace("sgemm", "sgemv"),
+    types.void(_i32, _i32, _i32, _i32, _f32, _f32p, _i32, _f32p, _i32, _f32, _f32p, _i32),
+)
 
-__all__ = ["NO_TRANS", "ROW_MAJOR", "TRANS", "set_blas_threads", "sgemm"]
+
+__all__ = ["NO_TRANS", "ROW_MAJOR", "TRANS", "set_blas_threads", "sgemm", "sgemv"]
 
 
 _blas = ctypes.CDLL(BLAS_PATH)

@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit
 from numpy import float32 as f32
 
-from kgraph.codegen.blas import sgemm
+from kgraph.codegen.blas import sgemm, sgemv
 from kgraph.codegen.intrinsics import ptr, view
 from kgraph.codegen.scalar_math import sigmoid32, tanh32
 '''
