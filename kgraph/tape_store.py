@@ -29,6 +29,7 @@ class TapeStore(VariableStore):
     def __init__(self):
         super().__init__([])
         self.size = 0
+        self._regions: dict[tuple, Variable] = {}  # member keys -> flat variable
         self.retired = False  # set when another tape store took some of its variables
 
     def place(self, variables: list[Variable]) -> None:
@@ -46,6 +47,26 @@ class TapeStore(VariableStore):
             v._rebind(self._views[key])  # copies the current value, wherever the variable lived
             v._tape_store = self
         self._moves = moves()
+
+    def region(self, members: list[Variable]) -> Variable | None:
+        """A flat variable over `members` where the store holds them back to back in this order, else None.
+
+        Only the layout knows it (the store never rebinds or copies it): programs read and write the span.
+        """
+        start = self.layout[members[0].key][0]
+        end = start
+        for member in members:
+            if self.layout[member.key][0] != end:
+                return None
+            end += member._value.size
+        key = tuple(m.key for m in members)
+        flat = self._regions.get(key)
+        if flat is None:
+            flat = Variable(np.zeros(end - start, np.float32), name="tape/region", trainable=False)
+            flat.covers = list(key)
+            self.layout[flat.key] = (start, (end - start,))
+            self._regions[key] = flat
+        return flat
 
 
 def store_for(variables: list[Variable]) -> TapeStore:

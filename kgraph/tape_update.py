@@ -14,7 +14,7 @@ import numpy as np
 from kgraph import ops
 from kgraph.ir.builder import Sym, current_graph, origin, tracing
 from kgraph.ir.graph import Graph
-from kgraph.tape_store import TapeProgram
+from kgraph.tape_store import TapeProgram, store_for
 from kgraph.variables import Variable
 
 # The last gradients a tape returned: the buffer, and id(view) -> (view, (offset, size, shape)).
@@ -55,9 +55,51 @@ def _update_program(optimizer, variables: list[Variable], slices: list, size: in
     graph = Graph()
     with tracing(graph), origin("optimizer"):
         flat = Sym(graph, graph.add("input", name="grads", shape=(size,), dtype="float32"))
-        grads = [
-            None if s is None else ops.reshape(flat[s[0] : s[0] + s[1]], s[2]) if s[2] else flat[s[0]]
-            for s in slices
-        ]
-        optimizer.apply(grads, variables)
+        if not _flat_update(optimizer, graph, flat, variables, slices):
+            grads = [
+                None if s is None else ops.reshape(flat[s[0] : s[0] + s[1]], s[2]) if s[2] else flat[s[0]]
+                for s in slices
+            ]
+            optimizer.apply(grads, variables)
     return TapeProgram(graph, ["grads"], f"{optimizer.name} update")
+
+
+def _flat_update(optimizer, graph: Graph, flat: Sym, variables: list[Variable], slices: list) -> bool:
+    """The update as one pass over flat spans, as `fit` does it, where the layout allows; False otherwise.
+
+    It needs every gradient, laid out in the variables' order, with the variables and each slot back to back
+    in the tape store (the gradient program placed the weights in trace order; the slots are placed here),
+    and no `clipnorm` (a norm per weight).
+    """
+    clipnorm = optimizer.clipnorm and optimizer.clipnorm > 0
+    if None in slices or clipnorm or len({id(v) for v in variables}) < len(variables):
+        return False
+    if any(b[0] != a[0] + a[1] for a, b in zip(slices, slices[1:], strict=False)):
+        return False
+    optimizer.build(variables)
+    if any(id(v) not in optimizer._indices for v in variables):
+        return False  # the per-weight path raises Keras's error
+    groups = {name: [optimizer.slot(v, name) for v in variables] for name in optimizer.slot_names}
+    # One store for all (the weights' store: they come first); new slots are placed group by group.
+    store = store_for([*variables, *(s for group in groups.values() for s in group), *optimizer.variables])
+    params = store.region(variables)
+    slots = {name: store.region(group) for name, group in groups.items()}
+    if params is None or None in slots.values():
+        return False
+    start, end = slices[0][0], slices[-1][0] + slices[-1][1]
+    grad = flat if (start, end) == (0, flat.shape[0]) else flat[start:end]
+    optimizer.flat_update(params, grad, slots, optimizer.weight_decay_mask(variables))
+    graph.nx.graph["overlaps"] = {region.key: set(region.covers) for region in [params, *slots.values()]}
+    _project(graph, params, variables)
+    return True
+
+
+def _project(graph: Graph, params: Variable, variables: list[Variable]) -> None:
+    """Applies the weights' constraints to their updated values, as Keras does after each update."""
+    updated = params._as_sym(graph)
+    offset = 0
+    for v in variables:
+        if getattr(v, "constraint", None) is not None:
+            with origin(f"{v.path}/constraint"):
+                v.assign(v.constraint(ops.reshape(updated[offset : offset + v._value.size], v.shape)))
+        offset += v._value.size

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from update_programs import update_program
 
+import kgraph
 from kgraph import optimizers
 from kgraph.ir.builder import tracing
 from kgraph.ir.graph import Graph
@@ -162,6 +163,51 @@ def test_flat_update_matches_per_variable(case, backend):
 @pytest.mark.parametrize("case", COMPILED)
 def test_flat_update_compiled(case):
     _assert_states_close(_run_flat(case, "cpu"), _run_eager(case))
+
+
+def _run_tape(case: str, constraint=None):
+    """Five steps of `apply_gradients` on a gradient tape's gradients (the compiled update of a tape)."""
+    params = _params()
+    params[0].constraint = constraint
+    opt = _make(optimizers, case)
+    for step_grads in GRADS:
+        with kgraph.GradientTape() as tape:
+            # d/dp sum(p * g) = g: the tape's gradients are this step's GRADS
+            loss = sum(kgraph.ops.sum(p * g) for p, g in zip(params, step_grads, strict=True))
+        grads = tape.gradient(loss, params)
+        opt.apply_gradients(zip(grads, params, strict=True))
+    return _state(opt, params)
+
+
+@pytest.mark.parametrize("case", ["sgd_momentum", "sgd_clipnorm", "sgd_global_clipnorm", *COMPILED])
+def test_tape_gradients_update_as_eager(case):
+    """The flat one-kernel update of tape gradients (or the per-weight one, with `clipnorm`) equals the
+    eager update."""
+    _assert_states_close(_run_tape(case), _run_eager(case))
+
+
+def test_tape_update_is_one_kernel_for_all_weights():
+    params = _params()
+    opt = optimizers.Adam()
+    with kgraph.GradientTape() as tape:
+        loss = kgraph.ops.sum(params[0]) + kgraph.ops.sum(params[1])
+    opt.apply_gradients(zip(tape.gradient(loss, params), params, strict=True))
+    (program,) = opt._tape_updates.values()
+    kernels = [k for k in program.program.graph.fusion.kernels if k.kind != "view"]
+    assert len(kernels) == 1, [k.name for k in kernels]
+
+
+def test_tape_update_applies_constraints():
+    from kgraph import constraints
+
+    ours = _run_tape("adam", constraint=constraints.NonNeg())
+    params = _params()
+    opt = _make(optimizers, "adam")
+    for grads in GRADS:
+        opt.apply_gradients(zip(grads, params, strict=True))
+        params[0].assign(np.maximum(params[0].numpy(), 0.0))
+    _assert_states_close(ours, _state(opt, params))
+    assert (ours["kernel"] >= 0).all() and (ours["kernel"] == 0).any()
 
 
 @pytest.mark.parametrize("case", ["adam_global_clipnorm", "rmsprop_piecewise"])

@@ -407,14 +407,15 @@ class Optimizer:
 
         Args:
             params_flat: a flat variable over all trainable weights.
-            grads_flat: a flat variable over their gradients, in the same order.
+            grads_flat: a flat variable over their gradients, in the same order (or the flat gradient
+                itself, a tensor of the program being traced).
             slots_flat: one flat variable per slot name, in the same order.
             decay_mask_flat: 1.0 where weights decay and 0.0 where they are excluded, or None for all.
         """
         missing = set(self.slot_names) - set(slots_flat)
         if missing:
             raise ValueError(f"{type(self).__name__}.flat_update needs flat slots {sorted(missing)}.")
-        grad = grads_flat._read()
+        grad = grads_flat._read() if isinstance(grads_flat, Variable) else grads_flat
         if self.global_clipnorm and self.global_clipnorm > 0:
             (grad,) = clipping.scale_by_norm([grad], ops.norm(grad), self.global_clipnorm)
         elif self.clipvalue and self.clipvalue > 0:
