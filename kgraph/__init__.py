@@ -22,6 +22,7 @@ from kgraph import (
     saving,
     utils,
 )
+from kgraph.function import function
 from kgraph.layers import Input, InputLayer, Layer
 from kgraph.losses import Loss
 from kgraph.metrics import Metric
@@ -48,6 +49,7 @@ __all__ = [
     "callbacks",
     "config",
     "constraints",
+    "function",
     "initializers",
     "layers",
     "losses",

@@ -18,7 +18,7 @@ import sys
 
 import numpy as np
 
-from kgraph.ir.builder import Sym, current_graph, emit, tracing
+from kgraph.ir.builder import Sym, current_graph, emit, swap_graph, tracing
 from kgraph.ir.graph import Graph
 from kgraph.passes.autodiff import gradients
 from kgraph.tape_store import TapeProgram
@@ -49,7 +49,7 @@ class GradientTape:
         self.watch_accessed_variables = watch_accessed_variables
         self._graph: TapeGraph | None = None
         self._used = False
-        self._context = None
+        self._outer = None  # the graph current before the block
         self._watched: set[int] = set()  # ids of watched variables, arrays and traced tensors
         self._inline = False
 
@@ -62,13 +62,12 @@ class GradientTape:
         if self._graph is None:  # entering again (a persistent tape) records more into the same graph
             frame = sys._getframe(1)
             self._graph = TapeGraph(site_recordings((frame.f_code, frame.f_lasti)))
-        self._context = tracing(self._graph)
-        self._context.__enter__()
+        self._outer = swap_graph(self._graph)
         return self
 
     def __exit__(self, *exc) -> None:
         if not self._inline:
-            self._context.__exit__(*exc)
+            swap_graph(self._outer)
 
     def watch(self, tensor) -> None:
         """Makes `tensor` a source: a numpy array (or list of them) entering the block, a variable, or a
@@ -190,7 +189,7 @@ class GradientTape:
                     f"output_gradients has shape {seed.shape}, but the target has shape "
                     f"{tuple(target.shape)}."
                 )
-        keys = tuple(self._source_key(s) for s in sources)
+        keys = tuple([self._source_key(s) for s in sources])
         recording = graph.seal()
         key = (target.id, keys, seed is not None, tuple(graph.marked))
         program = recording.programs.get(key)
@@ -278,6 +277,9 @@ class _GradientProgram:
             None if h is None else (layout[h.key][0] - self.block[0], h._value.size, h.shape)
             for h in self.grad_holders
         ]
+        self._views_of = None  # the store array the views below look into
+        self._value_views: list = []
+        self._block_view = None
 
     @property
     def stale(self) -> bool:
@@ -286,12 +288,17 @@ class _GradientProgram:
     def run(self, data: list[np.ndarray], graph: Graph) -> list:
         program = self.tape_program
         program.run(data)
+        array = program.store.array
+        if self._views_of is not array:  # first run, or the store grew into a new array
+            self._views_of = array
+            self._value_views = [(value, program.value(h)) for value, h in self.value_holders.items()]
+            self._block_view = array[self.block[0] : self.block[1]] if self.block else None
         values = graph.nx.graph.setdefault("values", {})
-        for value, holder in self.value_holders.items():
-            values[value] = program.value(holder).copy()
-        if self.block is None:
+        for value, view in self._value_views:
+            values[value] = view.copy()
+        if self._block_view is None:
             return [None] * len(self.slices)
-        buffer = program.store.array[self.block[0] : self.block[1]].copy()
+        buffer = self._block_view.copy()
         grads = [None if s is None else buffer[s[0] : s[0] + s[1]].reshape(s[2]) for s in self.slices]
         remember_gradients(buffer, grads, self.slices)
         return grads

@@ -24,6 +24,17 @@ def moves() -> int:
     return _moves[0]
 
 
+_weight_lists = [0]  # bumped by anything that can change which weights a layer lists (see Layer.weights)
+
+
+def weight_lists_version() -> int:
+    return _weight_lists[0]
+
+
+def weight_lists_changed() -> None:
+    _weight_lists[0] += 1
+
+
 class Variable:
     """A named array that persists across steps.
 
@@ -62,6 +73,15 @@ class Variable:
         self.name = name or self.key
         self.path = self.name
         self.trainable = trainable
+
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        self._trainable = bool(value)
+        weight_lists_changed()
 
     # --- eager state -------------------------------------------------------------------------------
     @property

@@ -158,12 +158,19 @@ def current_origin() -> str:
 @contextlib.contextmanager
 def tracing(graph: Graph):
     """Makes `graph` the target of constants and variables created while tracing."""
-    previous = current_graph()
-    _state.graph = graph
+    previous = swap_graph(graph)
     try:
         yield graph
     finally:
         _state.graph = previous
+
+
+def swap_graph(graph: Graph | None) -> Graph | None:
+    """Makes `graph` the current one and returns the previous one: `tracing` without a context manager, for
+    a GradientTape's `__enter__`/`__exit__`, which run at every step of a training loop."""
+    previous = getattr(_state, "graph", None)
+    _state.graph = graph
+    return previous
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ from kgraph.ir.builder import Sym, as_sym, current_graph, origin, tracing
 from kgraph.ir.graph import Graph
 from kgraph.layers.input_spec import InputSpec, check_input_spec
 from kgraph.layers.keras_tensor import KerasTensor, to_structure
-from kgraph.variables import Variable
+from kgraph.variables import Variable, weight_lists_changed, weight_lists_version
 
 _name_counts: dict[str, int] = {}
 
@@ -115,6 +115,7 @@ class Layer:
         variable.regularizer = regularizers.get(regularizer)
         variable.constraint = constraint
         self._weights.append(variable)
+        weight_lists_changed()
         return variable
 
     add_variable = add_weight
@@ -129,14 +130,26 @@ class Layer:
 
     @property
     def weights(self) -> list[Variable]:
-        return list(self._weights) + [w for layer in self._sublayers() for w in layer.weights]
+        return list(self._weight_lists()[0])
 
     @property
     def trainable_weights(self) -> list[Variable]:
-        if not self.trainable:
-            return []
-        own = [w for w in self._weights if w.trainable]
-        return own + [w for layer in self._sublayers() for w in layer.trainable_weights]
+        return list(self._weight_lists()[1])
+
+    def _weight_lists(self) -> tuple[list[Variable], list[Variable]]:
+        """(weights, trainable weights), own then sublayers', kept until a layer, its attributes, weights or
+        a trainable flag change (a custom training loop reads `trainable_weights` twice per step)."""
+        cached = self.__dict__.get("_weight_lists_cache")
+        if cached is not None and cached[0] == weight_lists_version():
+            return cached[1]
+        weights, trainable = list(self._weights), [w for w in self._weights if w.trainable]
+        for layer in self._sublayers():
+            sub_weights, sub_trainable = layer._weight_lists()
+            weights += sub_weights
+            trainable += sub_trainable
+        lists = (weights, trainable if self.trainable else [])
+        self.__dict__["_weight_lists_cache"] = (weight_lists_version(), lists)  # not __setattr__: no bump
+        return lists
 
     @property
     def non_trainable_weights(self) -> list[Variable]:
@@ -152,6 +165,7 @@ class Layer:
         return list(self.__dict__.get("_tracked_layers", {}).values())
 
     def __setattr__(self, name: str, value) -> None:
+        weight_lists_changed()  # any attribute may hold a sublayer, a weight list or the trainable flag
         # Track sublayers the way Keras does, so their weights are this layer's weights.
         if not name.startswith("_"):
             items = value if isinstance(value, list | tuple) else [value]

@@ -156,16 +156,34 @@ class Loss:
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         """Returns the reduced loss (a scalar, or per-sample values for reduction `'none'`)."""
+        graph = current_graph()
+        if (
+            sample_weight is None
+            and getattr(graph, "call_span", None) is not None
+            and type(self).__module__.startswith("kgraph.")
+        ):
+            return self._call_on_tape(graph, y_true, y_pred)
         with origin(self.name):
-            y_true, y_pred = as_float_tensor(y_true), as_float_tensor(y_pred)
-            span = getattr(current_graph(), "call_span", None)
-            if span is not None and sample_weight is None and type(self).__module__.startswith("kgraph."):
-                # On a gradient tape a built-in loss is traced once per recording, then skipped.
-                y_true, y_pred = (
-                    x if isinstance(x, Sym) else current_graph().feed(x) for x in (y_true, y_pred)
-                )
-                return span((self, y_true.id, y_pred.id), lambda: self._reduced(y_true, y_pred, None))
-            return self._reduced(y_true, y_pred, sample_weight)
+            return self._reduced(as_float_tensor(y_true), as_float_tensor(y_pred), sample_weight)
+
+    def _call_on_tape(self, graph, y_true, y_pred):
+        """On a gradient tape a built-in loss is traced once per recording, then skipped."""
+        y_true, y_pred = self._on_tape(graph, y_true), self._on_tape(graph, y_pred)
+
+        def trace():
+            with origin(self.name):
+                return self._reduced(y_true, y_pred, None)
+
+        return graph.call_span((self, y_true.id, y_pred.id), trace)
+
+    def _on_tape(self, graph, x) -> Sym:
+        """`x` as a float32 tensor of the tape: arrays become feeds, other dtypes are cast."""
+        if not isinstance(x, Sym):
+            return graph.feed(np.asarray(x, np.float32))
+        if x.dtype == "float32":
+            return x
+        with origin(self.name):
+            return ops.cast(x, "float32")
 
     def _reduced(self, y_true, y_pred, sample_weight):
         values, mask = self._call_with_mask(y_true, y_pred)

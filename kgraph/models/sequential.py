@@ -7,6 +7,7 @@ from kgraph.layers.keras_tensor import KerasTensor
 from kgraph.layers.layer import Layer
 from kgraph.models.model import Model
 from kgraph.models.trainer import Trainer
+from kgraph.variables import weight_lists_changed
 
 
 class Sequential(Model):
@@ -49,6 +50,7 @@ class Sequential(Model):
             if not self._stack and self._input_layer is None and layer._batch_input_shape is not None:
                 self._input_layer = InputLayer(batch_shape=layer._batch_input_shape)
             self._stack.append(layer)
+            weight_lists_changed()
         else:
             raise ValueError(
                 f"Only instances of `kgraph.layers.Layer` can be added to a Sequential model. "
@@ -63,6 +65,7 @@ class Sequential(Model):
         if not self._stack:
             raise TypeError("There are no layers in the model.")
         layer = self._stack.pop()
+        weight_lists_changed()
         self._invalidate()
         if rebuild:
             self._maybe_build()
