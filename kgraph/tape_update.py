@@ -17,31 +17,37 @@ from kgraph.ir.graph import Graph
 from kgraph.tape_store import TapeProgram, store_for
 from kgraph.variables import Variable
 
-# The last gradients a tape returned: the buffer, and id(view) -> (view, (offset, size, shape)).
-_last: dict = {"buffer": None, "views": {}}
+# The last gradients a tape returned: the flat buffer, the views into it, and their (offset, size, shape).
+_last: dict = {"buffer": None, "grads": [], "slices": []}
 
 
 def remember_gradients(buffer: np.ndarray, grads: list, slices: list) -> None:
-    _last["buffer"] = buffer
-    _last["views"] = {id(g): (g, s) for g, s in zip(grads, slices, strict=True) if g is not None}
+    _last["buffer"], _last["grads"], _last["slices"] = buffer, grads, slices
+
+
+def _slices(pairs: list) -> list | None:
+    """Where each gradient of `pairs` lies in the last buffer, or None if one is not a view the tape made."""
+    grads, slices = _last["grads"], _last["slices"]
+    if len(pairs) == len(grads) and all(p[0] is g for p, g in zip(pairs, grads, strict=True)):
+        return slices  # the usual case: the tape's list, in its order
+    where = {id(g): s for g, s in zip(grads, slices, strict=True) if g is not None}
+    found = []
+    for grad, _ in pairs:
+        if grad is not None and not any(grad is g for g in grads):
+            return None
+        found.append(None if grad is None else where[id(grad)])
+    return found
 
 
 def apply_compiled(optimizer, pairs: list) -> bool:
     """Runs the compiled update when `pairs` hold the last tape gradients; False leaves it to the caller."""
     if not pairs or current_graph() is not None:
         return False
-    views = _last["views"]
-    slices = []
-    for grad, variable in pairs:
-        if grad is None:
-            slices.append(None)
-            continue
-        known = views.get(id(grad))
-        if known is None or known[0] is not grad or not isinstance(variable, Variable):
-            return False
-        slices.append(known[1])
+    slices = _slices(pairs)
+    if slices is None or not all(isinstance(v, Variable) for _, v in pairs):
+        return False
     buffer = _last["buffer"]
-    key = (tuple(v.key for _, v in pairs), tuple(slices), buffer.size)
+    key = (tuple([v.key for _, v in pairs]), tuple(slices), buffer.size)
     programs = optimizer.__dict__.setdefault("_tape_updates", {})
     program = programs.get(key)
     if program is None or program.stale:
