@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kgraph import ops
+from kgraph.saving.object_registration import get_registered_name
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
@@ -275,8 +276,6 @@ def serialize(activation: Callable) -> str | dict:
         }
     if name is None:
         raise ValueError(f"Unknown activation function '{activation}' cannot be serialized: it has no name.")
-    from kgraph.saving.object_registration import get_registered_name
-
     registered = get_registered_name(activation)  # "package>name" once registered, as Keras writes it
     return {
         "module": getattr(activation, "__module__", None),

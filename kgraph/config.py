@@ -240,8 +240,13 @@ def set_image_data_format(value: str) -> None:
         raise ValueError(f"Invalid image_data_format {value!r}: kgraph supports only 'channels_last'.")
 
 
+_unsafe_deserialization = [False]
+
+
 def enable_unsafe_deserialization() -> None:
     """Lets every later load rebuild Python lambdas from files, as `safe_mode=False` does (Keras's switch)."""
-    from kgraph.saving.serialization import enable_unsafe_deserialization as enable
+    _unsafe_deserialization[0] = True
 
-    enable()
+
+def unsafe_deserialization_enabled() -> bool:
+    return _unsafe_deserialization[0]

@@ -1,9 +1,6 @@
-"""`kgraph.ops`: a numpy-like namespace that runs eagerly on arrays and traces on symbolic tensors.
+"""The numpy-like functions of `kgraph.ops`: arithmetic, reductions, shapes, activations.
 
-Every function maps onto primitive IR ops. Given numpy arrays (or variables outside a trace) it computes with
-the ops' numpy definitions and returns arrays; given a symbolic tensor it adds nodes to the graph being
-traced.
-Layers, activations, losses, metrics and optimizers are all written with these functions.
+Each maps onto primitive IR ops through `dispatch.apply_op`, so it computes on arrays and traces on tensors.
 """
 
 from __future__ import annotations
@@ -13,48 +10,7 @@ import math
 import numpy as np
 
 from kgraph.ir.builder import Sym, current_graph, emit
-from kgraph.ir.registry import get_op
-
-
-class _EagerContext:
-    batch_size = 0
-    rng = np.random.default_rng()
-
-
-def _is_symbolic(values) -> bool:
-    if any(isinstance(v, Sym) for v in values):
-        return True
-    # Variables (anything that lifts itself into a graph) are symbolic while a program is traced, and so are
-    # arrays a gradient tape already feeds (those passed to `tape.watch`).
-    graph = current_graph()
-    if graph is None:
-        return False
-    fed = getattr(graph, "feed_node", None)
-    return any(hasattr(v, "_as_sym") or (fed is not None and fed(v) is not None) for v in values)
-
-
-def _eager_array(x):
-    if isinstance(x, np.ndarray) and x.dtype in (np.float32, np.float64, np.int32, np.int64):
-        return x
-    array = np.asarray(x)
-    if array.dtype.kind in "iu":
-        return array.astype(np.int32) if array.dtype != np.int64 else array
-    return array.astype(np.float32)
-
-
-def _materialized(x):
-    """A tensor a gradient tape already computed is, outside any trace, just its value."""
-    if isinstance(x, Sym) and current_graph() is None and x.id in x.graph.nx.graph.get("values", {}):
-        return x.numpy()
-    return x
-
-
-def _apply(op: str, *inputs, **attrs):
-    inputs = tuple(_materialized(x) for x in inputs)
-    if _is_symbolic(inputs):
-        return emit(op, *inputs, **attrs)
-    arrays = [_eager_array(x) for x in inputs]
-    return np.asarray(get_op(op).reference(arrays, attrs, _EagerContext))
+from kgraph.ops.dispatch import EagerContext, apply_op, eager_array, is_symbolic
 
 
 def convert_to_tensor(x, dtype=None):
@@ -80,58 +36,58 @@ def ndim(x) -> int:
 
 # --- elementwise ----------------------------------------------------------------------------------
 def add(x1, x2):
-    return _apply("add", x1, x2)
+    return apply_op("add", x1, x2)
 
 
 def subtract(x1, x2):
-    return _apply("sub", x1, x2)
+    return apply_op("sub", x1, x2)
 
 
 def multiply(x1, x2):
-    return _apply("mul", x1, x2)
+    return apply_op("mul", x1, x2)
 
 
 def divide(x1, x2):
-    return _apply("div", x1, x2)
+    return apply_op("div", x1, x2)
 
 
 true_divide = divide
 
 
 def power(x1, x2):
-    return _apply("pow", x1, x2)
+    return apply_op("pow", x1, x2)
 
 
 def negative(x):
-    return _apply("neg", x)
+    return apply_op("neg", x)
 
 
 def maximum(x1, x2):
-    return _apply("maximum", x1, x2)
+    return apply_op("maximum", x1, x2)
 
 
 def minimum(x1, x2):
-    return _apply("minimum", x1, x2)
+    return apply_op("minimum", x1, x2)
 
 
 def greater(x1, x2):
-    return _apply("greater", x1, x2)
+    return apply_op("greater", x1, x2)
 
 
 def greater_equal(x1, x2):
-    return _apply("greater_equal", x1, x2)
+    return apply_op("greater_equal", x1, x2)
 
 
 def less(x1, x2):
-    return _apply("less", x1, x2)
+    return apply_op("less", x1, x2)
 
 
 def less_equal(x1, x2):
-    return _apply("less_equal", x1, x2)
+    return apply_op("less_equal", x1, x2)
 
 
 def equal(x1, x2):
-    return _apply("equal", x1, x2)
+    return apply_op("equal", x1, x2)
 
 
 def not_equal(x1, x2):
@@ -139,16 +95,16 @@ def not_equal(x1, x2):
 
 
 def where(condition, x1, x2):
-    return _apply("where", condition, x1, x2)
+    return apply_op("where", condition, x1, x2)
 
 
 def clip(x, x_min, x_max):
-    return _apply("clip", x, lo=float(x_min), hi=float(x_max))
+    return apply_op("clip", x, lo=float(x_min), hi=float(x_max))
 
 
 def _unary(op: str):
     def fn(x):
-        return _apply(op, x)
+        return apply_op(op, x)
 
     fn.__name__ = op
     fn.__doc__ = f"Elementwise `{op}`."
@@ -177,7 +133,7 @@ stop_gradient = _unary("stop_gradient")
 
 def cast(x, dtype):
     dtype = np.dtype(dtype).name
-    return _apply("cast", x, dtype="float32" if dtype.startswith("float") else "int32")
+    return apply_op("cast", x, dtype="float32" if dtype.startswith("float") else "int32")
 
 
 def ceil(x):
@@ -210,26 +166,26 @@ def _axes(axis, rank: int) -> tuple[int, ...]:
 
 
 def sum(x, axis=None, keepdims=False):  # noqa: A001 - numpy's name
-    return _apply("sum", x, axes=_axes(axis, ndim(x)), keepdims=keepdims)
+    return apply_op("sum", x, axes=_axes(axis, ndim(x)), keepdims=keepdims)
 
 
 def max(x, axis=None, keepdims=False):  # noqa: A001 - numpy's name
-    return _apply("max", x, axes=_axes(axis, ndim(x)), keepdims=keepdims)
+    return apply_op("max", x, axes=_axes(axis, ndim(x)), keepdims=keepdims)
 
 
 def min(x, axis=None, keepdims=False):  # noqa: A001 - numpy's name
-    return _apply("min", x, axes=_axes(axis, ndim(x)), keepdims=keepdims)
+    return apply_op("min", x, axes=_axes(axis, ndim(x)), keepdims=keepdims)
 
 
 amax, amin = max, min
 
 
 def argmax(x, axis=-1, keepdims=False):
-    return _apply("argmax", x, axes=_axes(axis, ndim(x)), keepdims=keepdims)
+    return apply_op("argmax", x, axes=_axes(axis, ndim(x)), keepdims=keepdims)
 
 
 def argmin(x, axis=-1, keepdims=False):
-    return _apply("argmin", x, axes=_axes(axis, ndim(x)), keepdims=keepdims)
+    return apply_op("argmin", x, axes=_axes(axis, ndim(x)), keepdims=keepdims)
 
 
 def count(x, axis=None):
@@ -281,15 +237,15 @@ def _resolve_shape(old, new) -> tuple:
 
 def reshape(x, newshape):
     target = _resolve_shape(shape(x), newshape)
-    if _is_symbolic([x]):
+    if is_symbolic([x]):
         return emit("reshape", x, shape=target)
-    return np.reshape(_eager_array(x), tuple(-1 if d is None else d for d in target))
+    return np.reshape(eager_array(x), tuple(-1 if d is None else d for d in target))
 
 
 def transpose(x, axes=None):
     rank = ndim(x)
     perm = tuple(reversed(range(rank))) if axes is None else tuple(a % rank for a in axes)
-    return _apply("transpose", x, perm=perm)
+    return apply_op("transpose", x, perm=perm)
 
 
 def expand_dims(x, axis):
@@ -309,12 +265,12 @@ def squeeze(x, axis=None):
 
 
 def broadcast_to(x, shape):  # noqa: A002 - numpy's name
-    return _apply("broadcast_to", x, shape=tuple(shape))
+    return apply_op("broadcast_to", x, shape=tuple(shape))
 
 
 def concatenate(xs, axis=0):
     xs = list(xs)
-    return _apply("concat", *xs, axis=axis % ndim(xs[0]))
+    return apply_op("concat", *xs, axis=axis % ndim(xs[0]))
 
 
 def stack(xs, axis=0):
@@ -322,11 +278,11 @@ def stack(xs, axis=0):
 
 
 def zeros_like(x):
-    return emit("broadcast_to", 0.0, shape=shape(x)) if _is_symbolic([x]) else np.zeros(shape(x), np.float32)
+    return emit("broadcast_to", 0.0, shape=shape(x)) if is_symbolic([x]) else np.zeros(shape(x), np.float32)
 
 
 def ones_like(x):
-    return emit("broadcast_to", 1.0, shape=shape(x)) if _is_symbolic([x]) else np.ones(shape(x), np.float32)
+    return emit("broadcast_to", 1.0, shape=shape(x)) if is_symbolic([x]) else np.ones(shape(x), np.float32)
 
 
 def one_hot(x, num_classes: int, axis=-1):
@@ -335,7 +291,7 @@ def one_hot(x, num_classes: int, axis=-1):
         raise ValueError("one_hot supports axis=-1 only.")
     columns = (
         emit("iota", shape=(*shape(x), num_classes), axis=ndim(x))
-        if _is_symbolic([x])
+        if is_symbolic([x])
         else np.arange(num_classes, dtype=np.float32)
     )
     return equal(expand_dims(cast(x, "float32"), -1), columns)
@@ -344,14 +300,14 @@ def one_hot(x, num_classes: int, axis=-1):
 # --- linear algebra -------------------------------------------------------------------------------
 def matmul(x1, x2):
     """Matrix product; symbolic operands are a matrix (or a stack of rows, rank > 2) times a matrix."""
-    if _is_symbolic([x1, x2]):
+    if is_symbolic([x1, x2]):
         if ndim(x1) < 2 or ndim(x2) != 2:
             raise ValueError(
                 f"matmul of symbolic tensors needs a first operand of rank >= 2 and a rank-2 second operand, "
                 f"received shapes {shape(x1)} and {shape(x2)}."
             )
         return emit("matmul", x1, x2)
-    return np.matmul(_eager_array(x1), _eager_array(x2))
+    return np.matmul(eager_array(x1), eager_array(x2))
 
 
 dot = matmul
@@ -361,7 +317,7 @@ def take(x, indices, axis=0):
     """Rows of `x` picked by `indices` (an embedding lookup); indices outside `x` are clamped, as on JAX."""
     if axis != 0:
         raise ValueError(f"take supports axis=0 only, received axis={axis}.")
-    return _apply("take", x, cast(indices, "float32") if not _is_symbolic([indices]) else indices)
+    return apply_op("take", x, cast(indices, "float32") if not is_symbolic([indices]) else indices)
 
 
 # --- neural-network functions ---------------------------------------------------------------------
@@ -388,7 +344,7 @@ def random_uniform(shape):  # noqa: A002
     """Uniform [0, 1) numbers drawn anew at every run of the program."""
     if current_graph() is not None:
         return emit("random_uniform", shape=tuple(shape))
-    return _EagerContext.rng.random(tuple(shape), dtype=np.float32)
+    return EagerContext.rng.random(tuple(shape), dtype=np.float32)
 
 
 def random_normal(shape, mean=0.0, stddev=1.0):  # noqa: A002
@@ -402,7 +358,7 @@ def pad(x, pad_width, constant_values=0.0):
     """`x` with `(before, after)` constant entries around each axis (`pad_width` has one pair per axis)."""
     if len(pad_width) != ndim(x):
         raise ValueError(f"pad needs one (before, after) pair per axis of {shape(x)}, received {pad_width}.")
-    symbolic = _is_symbolic([x])
+    symbolic = is_symbolic([x])
 
     def fill(axis, count):
         size = (*shape(x)[:axis], count, *shape(x)[axis + 1 :])
@@ -425,15 +381,3 @@ def repeat(x, repeats: int, axis: int):
     tiled = broadcast_to(expand_dims(x, axis + 1), (*s[: axis + 1], repeats, *s[axis + 1 :]))
     size = None if s[axis] is None else s[axis] * repeats
     return reshape(tiled, (*s[:axis], size, *s[axis + 1 :]))
-
-
-# --- convolution and pooling: compositions of window ops in kgraph.nn_ops, which the layers import --------
-_NN_OPS = ("average_pool", "conv", "conv_transpose", "depthwise_conv", "max_pool", "separable_conv")
-
-
-def __getattr__(name: str):
-    if name in _NN_OPS:
-        from kgraph import nn_ops  # resolved on first use: nn_ops builds on this module
-
-        return getattr(nn_ops, name)
-    raise AttributeError(f"module 'kgraph.ops' has no attribute {name!r}")

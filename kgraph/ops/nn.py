@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import math
 
-from kgraph import ops
 from kgraph.ir.ops.window import output_size
+from kgraph.ops import array_ops as ops
+from kgraph.ops.dispatch import apply_op
 from kgraph.utils.argument_validation import standardize_data_format, standardize_tuple
 
 
@@ -91,13 +92,13 @@ def channels_first_shape(shape, data_format: str) -> tuple:
 
 
 def _slice_last(x, start: int, stop: int):
-    return ops._apply("slice", x, axis=ops.ndim(x) - 1, start=start, stop=stop)
+    return apply_op("slice", x, axis=ops.ndim(x) - 1, start=start, stop=stop)
 
 
 def _patches(x, window, strides, dilation, pads):
     if all(k == 1 for k in window) and all(s == 1 for s in strides) and not any(map(any, pads)):
         return x  # a 1x1 window: every pixel is its own patch
-    return ops._apply("patches", x, window=window, strides=strides, dilation=dilation, padding=pads)
+    return apply_op("patches", x, window=window, strides=strides, dilation=dilation, padding=pads)
 
 
 def conv_channels_last(x, kernel, strides, padding: str, dilation) -> object:
@@ -161,10 +162,10 @@ def conv_transpose_channels_last(x, kernel, strides, padding: str, output_paddin
         before = span - 1 - left
         out_spatial.append(out)
         pads.append((before, (size - 1) * s + span - out - before))
-    spread = ops._apply(
+    spread = apply_op(
         "matmul", x, ops.reshape(kernel, (math.prod(window) * filters, channels)), transpose_b=True
     )
-    return ops._apply(
+    return apply_op(
         "patches_grad",
         spread,
         window=window,
@@ -195,7 +196,7 @@ def conv_transpose_output_size(size, k, s, d, padding, output_padding) -> int | 
 def pool_channels_last(x, mode: str, pool_size, strides, padding: str):
     pads = padding_amounts(ops.shape(x)[1:-1], pool_size, strides, (1,) * len(pool_size), padding)
     op = "max_pool" if mode == "max" else "avg_pool"
-    return ops._apply(op, x, window=tuple(pool_size), strides=tuple(strides), padding=pads)
+    return apply_op(op, x, window=tuple(pool_size), strides=tuple(strides), padding=pads)
 
 
 # --- Keras's functional forms (kgraph.ops) ------------------------------------------------------------

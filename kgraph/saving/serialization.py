@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from kgraph import config
 from kgraph.saving import object_registration
 from kgraph.saving.builtins import (
     LAMBDA_SAFE_MODE_MESSAGE,
@@ -51,16 +52,9 @@ class SafeModeScope:
 def in_safe_mode() -> bool | None:
     """The safe mode set by an enclosing scope or `enable_unsafe_deserialization` (None when unset)."""
     scoped = getattr(_state, "safe_mode", None)
-    return scoped if scoped is not None else _UNSAFE_GLOBALLY
-
-
-_UNSAFE_GLOBALLY: bool | None = None
-
-
-def enable_unsafe_deserialization() -> None:
-    """Allows every later load to rebuild Python lambdas from files (as `safe_mode=False` does)."""
-    global _UNSAFE_GLOBALLY
-    _UNSAFE_GLOBALLY = False
+    if scoped is not None:
+        return scoped
+    return False if config.unsafe_deserialization_enabled() else None
 
 
 # --- serialization -----------------------------------------------------------------------------------------

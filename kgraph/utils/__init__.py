@@ -17,7 +17,6 @@ from kgraph.saving.object_registration import (
     get_registered_object,
     register_keras_serializable,
 )
-from kgraph.saving.serialization import deserialize_keras_object, serialize_keras_object
 from kgraph.utils.progbar import Progbar
 
 __all__ = [
@@ -35,6 +34,16 @@ __all__ = [
     "set_random_seed",
     "to_categorical",
 ]
+
+
+def __getattr__(name: str):
+    # Serialization knows every class of the package: imported on first use, so that low-level modules can
+    # use `kgraph.utils` without importing all of the saving package.
+    if name in ("serialize_keras_object", "deserialize_keras_object"):
+        from kgraph import saving
+
+        return getattr(saving, name)
+    raise AttributeError(f"module 'kgraph.utils' has no attribute {name!r}")
 
 
 def to_categorical(x: Any, num_classes: int | None = None) -> np.ndarray:

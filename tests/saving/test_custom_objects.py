@@ -125,9 +125,9 @@ def test_lambda_needs_unsafe_mode():
 
 
 def test_enable_unsafe_deserialization_is_global(monkeypatch):
-    from kgraph.saving import serialization
+    from kgraph import config
 
-    monkeypatch.setattr(serialization, "_UNSAFE_GLOBALLY", None)
+    monkeypatch.setattr(config, "_unsafe_deserialization", [False])
     with pytest.warns(UserWarning, match="lambda"):
         config = keras.saving.serialize_keras_object(lambda x: x + 1)
     keras.config.enable_unsafe_deserialization()

@@ -1,6 +1,6 @@
 """What every convolution layer shares: its spatial arguments, the bias and activation, the data format.
 
-A convolution layer computes channels last (`kgraph.nn_ops`); the bias and the activation are added to the
+A convolution layer computes channels last (`kgraph.ops.nn`); the bias and the activation are added to the
 GEMM's result before any transpose back to channels_first, so they run in the GEMM's epilogue.
 """
 
@@ -10,7 +10,7 @@ from kgraph import activations, constraints, initializers, ops, regularizers
 from kgraph.layers.core.dense import _serialize_optional
 from kgraph.layers.input_spec import InputSpec
 from kgraph.layers.layer import Layer
-from kgraph.nn_ops import channels_first_shape, from_channels_last, standardize_padding, to_channels_last
+from kgraph.ops.nn import channels_first_shape, from_channels_last, standardize_padding, to_channels_last
 from kgraph.utils.argument_validation import standardize_data_format, standardize_tuple
 
 

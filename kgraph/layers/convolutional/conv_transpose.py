@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kgraph.layers.convolutional.base_conv import BaseConv, add_kernel, serialize_weight_args, set_weight_args
-from kgraph.nn_ops import conv_transpose_channels_last, conv_transpose_output_size
+from kgraph.ops.nn import conv_transpose_channels_last, conv_transpose_output_size
 
 
 class ConvTranspose(BaseConv):

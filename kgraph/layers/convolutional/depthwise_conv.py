@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kgraph.layers.convolutional.base_conv import BaseConv, add_kernel, serialize_weight_args, set_weight_args
-from kgraph.nn_ops import depthwise_conv_channels_last, windowed_shape
+from kgraph.ops.nn import depthwise_conv_channels_last, windowed_shape
 
 
 class DepthwiseConv(BaseConv):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kgraph.layers.input_spec import InputSpec
 from kgraph.layers.layer import Layer
-from kgraph.nn_ops import (
+from kgraph.ops.nn import (
     channels_first_shape,
     channels_last_shape,
     from_channels_last,

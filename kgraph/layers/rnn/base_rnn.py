@@ -14,7 +14,7 @@ from kgraph import activations, constraints, initializers, ops, regularizers
 from kgraph.ir.builder import Sym, emit
 from kgraph.ir.ops.recurrent import check_activation
 from kgraph.layers.layer import Layer
-from kgraph.ops import _apply
+from kgraph.ops.dispatch import apply_op
 
 
 def _optional(module, obj):
@@ -196,8 +196,8 @@ class RecurrentLayer(Layer):
             states = [_filled(0.0, (None, self.units), sequences) for _ in range(self.STATES)]
         operands = (projected, self.recurrent_kernel, recurrent_bias, mask, recurrent_mask, *states)
         attrs = self._scan_attrs()
-        stash = _apply("rnn_scan", *operands, **attrs)
-        result = _apply("rnn_outputs", stash, *operands, **attrs)
+        stash = apply_op("rnn_scan", *operands, **attrs)
+        result = apply_op("rnn_outputs", stash, *operands, **attrs)
         output = result[:, :steps] if self.return_sequences else result[:, steps - 1]
         if not self.return_state:
             return output
