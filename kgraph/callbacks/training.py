@@ -1,4 +1,4 @@
-"""Training callbacks with the hooks and semantics of `keras.callbacks`.
+"""The callback base class, the list that calls the hooks, and the callbacks that watch training.
 
 The training loop calls a `CallbackList`, which hands every hook to each callback in
 turn. Logs arrive as dicts of Python floats that are already running averages.
@@ -625,4 +625,3 @@ class LearningRateScheduler(Callback):
 
 
 # The callbacks that write files live in their own module.
-from kgraph.callbacks_saving import BackupAndRestore, ModelCheckpoint  # noqa: E402, F401

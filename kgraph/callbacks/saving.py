@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from kgraph.callbacks import _MAXIMIZED_METRICS, _MINIMIZED_METRICS, Callback, _model_metrics
+from kgraph.callbacks.training import _MAXIMIZED_METRICS, _MINIMIZED_METRICS, Callback, _model_metrics
 from kgraph.utils.progbar import print_msg
 
 
