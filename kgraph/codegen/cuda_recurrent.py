@@ -13,8 +13,8 @@ The writers are registered under "cuda" in the ops' `lowerings` when the CUDA co
 from __future__ import annotations
 
 from kgraph.codegen.cuda_loops import NT, SIMULATED
-from kgraph.ir.ops.recurrent import layout
 from kgraph.ir.ops.recurrent_cpu import _der, _flat
+from kgraph.ir.ops.recurrent_layout import layout
 from kgraph.ir.registry import get_op
 
 THREADS = 32 if SIMULATED else 128

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from kgraph.ir.graph import Graph, Node
+if TYPE_CHECKING:
+    from kgraph.ir.graph import Graph, Node
 
 _HIDDEN_ATTRS = {"value"}
 

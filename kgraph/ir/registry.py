@@ -59,7 +59,6 @@ def register(opdef: OpDef) -> OpDef:
 
 
 def get_op(name: str) -> OpDef:
-    _load_definitions()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -67,13 +66,7 @@ def get_op(name: str) -> OpDef:
 
 
 def all_ops() -> dict[str, OpDef]:
-    _load_definitions()
     return dict(_REGISTRY)
-
-
-def _load_definitions() -> None:
-    # The definitions import this module to register themselves; importing them lazily breaks the cycle.
-    from kgraph.ir import ops  # noqa: F401
 
 
 def infer_error(origin: str, message: str) -> ValueError:

@@ -27,44 +27,14 @@ under go_backwards: Bidirectional's backward half, which would otherwise flip th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from kgraph.ir.builder import emit
+from kgraph.ir.ops.recurrent_layout import layout
 from kgraph.ir.registry import OpDef, infer_error, register
 from kgraph.ir.types import TensorType, format_shape
 
 ACTIVATIONS = ("tanh", "sigmoid", "relu", "hard_sigmoid", "linear")
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where a cell keeps things: column offsets in a stash row, and the backward's output columns."""
-
-    gates: int  # G: the recurrent kernel is (units, G * units)
-    states: int
-    stash: int  # S: stash row width
-    offsets: dict  # name -> column of a stash row
-    grad: int  # D: columns of rnn_scan_grad's rows
-    blocks: tuple  # (stash column, grad column, width, kernel column): the GEMMs of rnn_kernel_grad
-
-
-def layout(attrs) -> Layout:
-    u, cell = attrs["units"], attrs["cell"]
-    if cell == "simple":
-        return Layout(1, 1, 2 * u, {"h": 0, "hop": u}, u, ((u, 0, u, 0),))
-    if cell == "lstm":
-        names = ("h", "c", "i", "f", "g", "o", "hop")
-        return Layout(4, 2, 7 * u, {k: n * u for n, k in enumerate(names)}, 4 * u, ((6 * u, 0, 4 * u, 0),))
-    if attrs["reset_after"]:
-        names = ("h", "z", "r", "rh", "hh", "hop")
-        return Layout(
-            3, 1, 6 * u, {k: n * u for n, k in enumerate(names)}, 6 * u, ((5 * u, 3 * u, 3 * u, 0),)
-        )
-    names = ("h", "z", "r", "hh", "hop", "rhop")
-    blocks = ((4 * u, 0, 2 * u, 0), (5 * u, 2 * u, u, 2 * u))
-    return Layout(3, 1, 6 * u, {k: n * u for n, k in enumerate(names)}, 3 * u, blocks)
 
 
 def check_activation(name, layer: str, argument: str) -> None:

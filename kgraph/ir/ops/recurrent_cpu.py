@@ -12,7 +12,7 @@ the array it writes fails LLVM's runtime alias check and runs its scalar version
 
 from __future__ import annotations
 
-from kgraph.ir.ops.recurrent import layout
+from kgraph.ir.ops.recurrent_layout import layout
 
 RM, NO, TR = 101, 111, 112
 
