@@ -108,7 +108,8 @@ class _Trace:
 
 def _signature(value, arrays: list):
     """A hashable key of an argument's structure, shapes and Python values; collects its arrays in order."""
-    if isinstance(value, np.ndarray):
+    if isinstance(value, np.ndarray | np.generic):  # numpy scalars too: a new value must not retrace
+        value = np.asarray(value)
         arrays.append(value)
         return ("array", value.shape, value.dtype.str)
     if isinstance(value, list | tuple):
@@ -122,7 +123,7 @@ def _signature(value, arrays: list):
 
 def _substitute(value, feeds):
     """`value` with each array replaced by the next input tensor (in `_signature`'s order)."""
-    if isinstance(value, np.ndarray):
+    if isinstance(value, np.ndarray | np.generic):
         return next(feeds)
     if isinstance(value, list | tuple):
         return type(value)(_substitute(v, feeds) for v in value)

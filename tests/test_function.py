@@ -101,6 +101,9 @@ def test_python_arguments_retrace_and_structures_round_trip():
     np.testing.assert_allclose(affine({"a": a, "b": b}, 3.0, shift=1.0)["sum"], a * 3 + b + 1)
     affine({"a": a[:1], "b": b[:1]}, 2.0)  # new shapes: a new trace
     assert calls == [2.0, 3.0, 2.0]
+    for scale in (np.float32(2.0), np.float32(5.0)):  # numpy scalars are inputs, not constants
+        np.testing.assert_allclose(affine({"a": a, "b": b}, scale)["sum"], a * scale + b)
+    assert len(calls) == 4  # one trace for both scalars
 
 
 def test_method_decoration_binds_the_instance():
