@@ -181,11 +181,17 @@ amax, amin = max, min
 
 
 def argmax(x, axis=-1, keepdims=False):
-    return apply_op("argmax", x, axes=_axes(axis, ndim(x)), keepdims=keepdims)
+    return _indices(apply_op("argmax", x, axes=_axes(axis, ndim(x)), keepdims=keepdims))
 
 
 def argmin(x, axis=-1, keepdims=False):
-    return apply_op("argmin", x, axes=_axes(axis, ndim(x)), keepdims=keepdims)
+    return _indices(apply_op("argmin", x, axes=_axes(axis, ndim(x)), keepdims=keepdims))
+
+
+def _indices(result):
+    """Eager indices come back as int32, as in Keras; traced ones stay float32 (the arena holds float32 only,
+    exact below 2**24)."""
+    return result if isinstance(result, Sym) else np.asarray(result).astype(np.int32)
 
 
 def count(x, axis=None):

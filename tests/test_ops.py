@@ -1,0 +1,79 @@
+"""kgraph.ops against numpy: eagerly on arrays, and traced and compiled (through kgraph.function)."""
+
+import numpy as np
+import pytest
+
+import kgraph
+from kgraph import ops
+
+rng = np.random.default_rng(0)
+A = rng.normal(size=(3, 4)).astype(np.float32)
+B = rng.normal(size=(4,)).astype(np.float32)  # broadcasts against A's rows
+M = rng.normal(size=(4, 5)).astype(np.float32)
+P = rng.uniform(0.1, 2.0, size=(3, 4)).astype(np.float32)  # positive: log, sqrt
+LABELS = np.array([2.0, 0.0, 3.0], np.float32)
+
+
+def _softmax(x, axis=-1):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+# name -> (kgraph function of the inputs, numpy reference, inputs)
+CASES = {
+    "add": (ops.add, np.add, (A, B)),
+    "subtract": (ops.subtract, np.subtract, (A, B)),
+    "multiply": (ops.multiply, np.multiply, (A, B)),
+    "divide": (ops.divide, np.divide, (A, P)),
+    "matmul": (ops.matmul, np.matmul, (A, M)),
+    "exp": (ops.exp, np.exp, (A,)),
+    "log": (ops.log, np.log, (P,)),
+    "sqrt": (ops.sqrt, np.sqrt, (P,)),
+    "square": (ops.square, np.square, (A,)),
+    "abs": (ops.abs, np.abs, (A,)),
+    "maximum": (ops.maximum, np.maximum, (A, B)),
+    "minimum": (ops.minimum, np.minimum, (A, B)),
+    "where": (lambda a, b: ops.where(ops.greater(a, 0.0), a, b), lambda a, b: np.where(a > 0, a, b), (A, B)),
+    "clip": (lambda a: ops.clip(a, -0.5, 0.5), lambda a: np.clip(a, -0.5, 0.5), (A,)),
+    "sum": (lambda a: ops.sum(a, axis=0), lambda a: a.sum(0), (A,)),
+    "sum_all": (ops.sum, np.sum, (A,)),
+    "mean": (lambda a: ops.mean(a, axis=-1, keepdims=True), lambda a: a.mean(-1, keepdims=True), (A,)),
+    "max": (lambda a: ops.max(a, axis=1), lambda a: a.max(1), (A,)),
+    "min": (lambda a: ops.min(a, axis=0), lambda a: a.min(0), (A,)),
+    "argmax": (lambda a: ops.argmax(a, axis=-1), lambda a: a.argmax(-1), (A,)),
+    "reshape": (lambda a: ops.reshape(a, (2, 6)), lambda a: a.reshape(2, 6), (A,)),
+    "transpose": (ops.transpose, np.transpose, (A,)),
+    "concatenate": (lambda a, p: ops.concatenate([a, p]), lambda a, p: np.concatenate([a, p]), (A, P)),
+    "stack": (lambda a, p: ops.stack([a, p], axis=1), lambda a, p: np.stack([a, p], axis=1), (A, P)),
+    "expand_dims": (lambda a: ops.expand_dims(a, 1), lambda a: np.expand_dims(a, 1), (A,)),
+    "squeeze": (lambda a: ops.squeeze(ops.expand_dims(a, 0), 0), lambda a: a, (A,)),
+    "one_hot": (lambda y: ops.one_hot(y, 4), lambda y: np.eye(4, dtype=np.float32)[y.astype(int)], (LABELS,)),
+    "cast": (lambda a: ops.cast(ops.greater(a, 0.0), "float32"), lambda a: (a > 0).astype(np.float32), (A,)),
+    "softmax": (ops.softmax, _softmax, (A,)),
+    "relu": (ops.relu, lambda a: np.maximum(a, 0), (A,)),
+    "sigmoid": (ops.sigmoid, lambda a: 1 / (1 + np.exp(-a)), (A,)),
+    "tanh": (ops.tanh, np.tanh, (A,)),
+    "operators": (lambda a, b: (a + b) * a - b / 2.0, lambda a, b: (a + b) * a - b / 2.0, (A, B)),
+    "matmul_operator": (lambda a, m: a @ m, lambda a, m: a @ m, (A, M)),
+    "slices": (lambda a: a[:, 1:3] + a[1:2, :2], lambda a: a[:, 1:3] + a[1:2, :2], (A,)),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_eager_matches_numpy(name):
+    fn, reference, inputs = CASES[name]
+    result = fn(*inputs)
+    expected = reference(*inputs)
+    assert np.shape(result) == np.shape(expected)
+    np.testing.assert_allclose(result, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_traced_and_compiled_matches_numpy(name):
+    fn, reference, inputs = CASES[name]
+    result = kgraph.function(fn)(*inputs)
+    np.testing.assert_allclose(result, reference(*inputs), rtol=1e-5, atol=1e-6)
+
+
+def test_eager_indices_are_int32_as_in_keras():
+    assert ops.argmax(A).dtype == np.int32 and ops.argmin(A, axis=0).dtype == np.int32
