@@ -94,18 +94,6 @@ def _flat_update(optimizer, graph: Graph, flat: Sym, variables: list[Variable], 
         return False
     start, end = slices[0][0], slices[-1][0] + slices[-1][1]
     grad = flat if (start, end) == (0, flat.shape[0]) else flat[start:end]
-    optimizer.flat_update(params, grad, slots, optimizer.weight_decay_mask(variables))
+    optimizer.flat_update(params, grad, slots, optimizer.weight_decay_mask(variables), variables)
     graph.nx.graph["overlaps"] = {region.key: set(region.covers) for region in [params, *slots.values()]}
-    _project(graph, params, variables)
     return True
-
-
-def _project(graph: Graph, params: Variable, variables: list[Variable]) -> None:
-    """Applies the weights' constraints to their updated values, as Keras does after each update."""
-    updated = params._as_sym(graph)
-    offset = 0
-    for v in variables:
-        if getattr(v, "constraint", None) is not None:
-            with origin(f"{v.path}/constraint"):
-                v.assign(v.constraint(ops.reshape(updated[offset : offset + v._value.size], v.shape)))
-        offset += v._value.size

@@ -1,29 +1,11 @@
 """kgraph.function: a custom training step traced once per signature and run as one compiled program."""
 
+import digits
 import numpy as np
 import pytest
 
 import kgraph
 from kgraph import ops
-
-
-def _digits():
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    order = np.random.default_rng(0).permutation(len(digits.target))
-    x = (digits.data[order] / 16.0).astype(np.float32)
-    return x, kgraph.utils.to_categorical(digits.target[order], 10).astype(np.float32), digits.target[order]
-
-
-def _mlp():
-    return kgraph.Sequential(
-        [
-            kgraph.Input((64,)),
-            kgraph.layers.Dense(32, activation="relu"),
-            kgraph.layers.Dense(10, activation="softmax"),
-        ]
-    )
 
 
 def _train_step(model, optimizer, loss_fn, metric=None):
@@ -42,10 +24,10 @@ def _train_step(model, optimizer, loss_fn, metric=None):
 
 
 def test_compiled_step_takes_the_same_steps_as_fit():
-    x, y, _ = _digits()
+    x, y, _ = digits.load()
     x, y = x[:100], y[:100]  # three batches of 32 and a last one of 4: a second trace
     kgraph.utils.set_random_seed(1)
-    looped, fitted = _mlp(), _mlp()
+    looped, fitted = digits.mlp(), digits.mlp()
     fitted.set_weights(looped.get_weights())
     step = _train_step(
         looped,
@@ -67,9 +49,9 @@ def test_compiled_step_takes_the_same_steps_as_fit():
 
 
 def test_compiled_step_learns_digits_and_updates_metrics():
-    x, y, labels = _digits()
+    x, y, labels = digits.load()
     kgraph.utils.set_random_seed(0)
-    model = _mlp()
+    model = digits.mlp()
     accuracy = kgraph.metrics.CategoricalAccuracy()
     step = _train_step(model, kgraph.optimizers.Adam(0.01), kgraph.losses.kl_divergence, accuracy)
     for _ in range(6):

@@ -1,5 +1,6 @@
 """GradientTape: the low-level training loop of Keras's overview, compiled and cached per loop body."""
 
+import digits
 import numpy as np
 import pytest
 
@@ -7,29 +8,10 @@ import kgraph
 from kgraph import ops
 
 
-def _digits():
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    order = np.random.default_rng(0).permutation(len(digits.target))  # a random split, as in the demo
-    x = (digits.data[order] / 16.0).astype(np.float32)
-    return x, kgraph.utils.to_categorical(digits.target[order], 10).astype(np.float32), digits.target[order]
-
-
-def _mlp():
-    return kgraph.Sequential(
-        [
-            kgraph.Input((64,)),
-            kgraph.layers.Dense(32, activation="relu"),
-            kgraph.layers.Dense(10, activation="softmax"),
-        ]
-    )
-
-
 def test_custom_loop_learns_digits():
-    x, y, labels = _digits()
+    x, y, labels = digits.load()
     kgraph.utils.set_random_seed(0)
-    model = _mlp()
+    model = digits.mlp()
     optimizer = kgraph.optimizers.Adam(learning_rate=0.01)
     loss_fn = kgraph.losses.kl_divergence
     for _ in range(8):
@@ -46,10 +28,10 @@ def test_custom_loop_learns_digits():
 
 
 def test_custom_loop_and_fit_take_the_same_steps():
-    x, y, _ = _digits()
+    x, y, _ = digits.load()
     x, y = x[:96], y[:96]
     kgraph.utils.set_random_seed(1)
-    looped, fitted = _mlp(), _mlp()
+    looped, fitted = digits.mlp(), digits.mlp()
     fitted.set_weights(looped.get_weights())
     optimizer = kgraph.optimizers.SGD(learning_rate=0.1, momentum=0.9)
     for i in range(0, 96, 32):
@@ -145,9 +127,9 @@ def test_replayed_loop_follows_shapes_and_paths():
 
 
 def test_predictions_readable_after_the_step_and_fit_after_the_loop():
-    x, y, _ = _digits()
+    x, y, _ = digits.load()
     kgraph.utils.set_random_seed(3)
-    model = _mlp()
+    model = digits.mlp()
     model.compile(optimizer="sgd", loss="categorical_crossentropy")
     model.fit(x[:64], y[:64], batch_size=32, verbose=0)  # the weights live in the model's store first
     optimizer = kgraph.optimizers.SGD(0.1)
@@ -178,7 +160,7 @@ def _regularized_mlp(frozen_regularized_layer=False):
 def test_model_losses_in_a_custom_loop_match_fit():
     """`loss + sum(model.losses)` (Keras's custom-loop idiom) takes the same steps as fit on a model with
     weight and activity regularizers."""
-    x, y, _ = _digits()
+    x, y, _ = digits.load()
     x, y = x[:96], y[:96]
     kgraph.utils.set_random_seed(2)
     looped, fitted = _regularized_mlp(), _regularized_mlp()
@@ -199,7 +181,7 @@ def test_model_losses_in_a_custom_loop_match_fit():
 
 
 def test_model_losses_values_follow_keras():
-    x, _, _ = _digits()
+    x, _, _ = digits.load()
     x = x[:8]
     kgraph.utils.set_random_seed(3)
     model = _regularized_mlp(frozen_regularized_layer=True)

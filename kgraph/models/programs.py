@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kgraph import config, ops
+from kgraph import config
 from kgraph.codegen.cpu import ProgramLayout
 from kgraph.ir.builder import Sym, emit, origin, tracing
 from kgraph.ir.graph import Graph
@@ -158,8 +158,8 @@ def train_graph(model, state: ModelState, x_shapes, y_shapes, weighted: bool) ->
                 regions["grads"],
                 {name: regions[f"slot/{name}"] for name in optimizer.slot_names},
                 state.decay_mask,
+                state.trainable,
             )
-            _apply_constraints(graph, state)
     # The optimizer reads the gradient region after every gradient is written into it.
     reads = graph.nx.graph["variable_nodes"].get(regions["grads"].key)
     if reads is not None:
@@ -172,20 +172,6 @@ def train_graph(model, state: ModelState, x_shapes, y_shapes, weighted: bool) ->
     }
     order_writes_after_reads(graph)
     return graph
-
-
-def _apply_constraints(graph: Graph, state: ModelState) -> None:
-    """Projects constrained weights after the update, as Keras does: reads the updated flat parameters."""
-    if not any(getattr(v, "constraint", None) for v in state.trainable):
-        return
-    updated = state.store.regions["params"]._as_sym(graph)
-    offset = 0
-    for v in state.trainable:
-        size = int(np.prod(v.shape, dtype=np.int64))
-        if getattr(v, "constraint", None) is not None:
-            with origin(f"{v.path}/constraint"):
-                v.assign(v.constraint(ops.reshape(updated[offset : offset + size], v.shape)))
-        offset += size
 
 
 def test_graph(model, state: ModelState, x_shapes, y_shapes, weighted: bool) -> Graph:

@@ -23,6 +23,7 @@ import warnings
 import numpy as np
 
 from kgraph import ops
+from kgraph.ir.builder import origin
 from kgraph.optimizers import clipping
 from kgraph.optimizers.schedules import LearningRateSchedule
 from kgraph.tape_update import apply_compiled
@@ -397,6 +398,7 @@ class Optimizer:
         grads_flat: Variable,
         slots_flat: dict,
         decay_mask_flat: np.ndarray | None = None,
+        variables: list[Variable] = (),
     ) -> None:
         """Updates every trainable weight at once from flat views of the variable store.
 
@@ -411,6 +413,8 @@ class Optimizer:
                 itself, a tensor of the program being traced).
             slots_flat: one flat variable per slot name, in the same order.
             decay_mask_flat: 1.0 where weights decay and 0.0 where they are excluded, or None for all.
+            variables: the weights `params_flat` covers, in order: their constraints project the updated
+                values, as Keras applies them after each update.
         """
         missing = set(self.slot_names) - set(slots_flat)
         if missing:
@@ -429,7 +433,21 @@ class Optimizer:
         for slot_name, value in new_slots.items():
             slots_flat[slot_name].assign(value)
         params_flat.assign(new_param)
+        self._constrain(params_flat, variables)
         self._iterations.assign_add(1.0)
+
+    @staticmethod
+    def _constrain(params_flat: Variable, variables: list[Variable]) -> None:
+        if not any(getattr(v, "constraint", None) for v in variables):
+            return
+        updated = params_flat._read()
+        offset = 0
+        for v in variables:
+            size = int(np.prod(v.shape, dtype=np.int64))
+            if getattr(v, "constraint", None) is not None:
+                with origin(f"{v.path}/constraint"):
+                    v.assign(v.constraint(ops.reshape(updated[offset : offset + size], v.shape)))
+            offset += size
 
     # --- saving --------------------------------------------------------------------------------------
     def set_weights(self, weights: list) -> None:

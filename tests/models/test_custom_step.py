@@ -1,18 +1,10 @@
 """Overriding train_step / test_step on a Model subclass: the user's step is traced and compiled by fit."""
 
+import digits
 import numpy as np
 
 import kgraph as keras
 from kgraph import layers
-
-
-def _digits():
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    order = np.random.default_rng(0).permutation(len(digits.target))
-    x = (digits.data[order] / 16.0).astype(np.float32)
-    return x, keras.utils.to_categorical(digits.target[order], 10).astype(np.float32)
 
 
 class MLP(keras.Model):
@@ -51,7 +43,7 @@ class KerasStyleStep(MLP):
 
 
 def test_custom_train_step_trains_on_digits():
-    x, y = _digits()
+    x, y = digits.load()[:2]
     keras.utils.set_random_seed(0)
     model = KerasStyleStep()
     model.compile(
@@ -79,7 +71,7 @@ class DefaultStep(MLP):
 
 
 def test_hand_written_default_step_matches_fit():
-    x, y = _digits()
+    x, y = digits.load()[:2]
     x, y = x[:256], y[:256]
     keras.utils.set_random_seed(1)
     custom, builtin = DefaultStep(), MLP()
@@ -95,7 +87,7 @@ def test_hand_written_default_step_matches_fit():
 
 
 def test_super_train_step_is_the_default():
-    x, y = _digits()
+    x, y = digits.load()[:2]
 
     class Logged(MLP):
         def train_step(self, data):
@@ -110,7 +102,7 @@ def test_super_train_step_is_the_default():
 
 
 def test_train_on_batch_runs_the_overridden_step_and_returns_its_logs():
-    x, y = _digits()
+    x, y = digits.load()[:2]
     x, y = x[:64], y[:64]
     keras.utils.set_random_seed(3)
     custom, builtin = DefaultStep(), MLP()
@@ -130,7 +122,7 @@ def test_train_on_batch_runs_the_overridden_step_and_returns_its_logs():
 
 
 def test_test_on_batch_runs_the_overridden_test_step():
-    x, y = _digits()
+    x, y = digits.load()[:2]
     model = KerasStyleStep()
     model.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=["accuracy"])
     model.build((None, 64))
