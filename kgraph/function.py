@@ -32,7 +32,7 @@ from kgraph.ir.graph import Graph
 from kgraph.tape_store import TapeProgram
 from kgraph.variables import Variable
 
-_MAX_TRACES = 8  # programs kept per function, most recently used first
+_MAX_TRACES = 8  # programs kept per function; the least recently used goes first
 
 
 def function(fn=None, *, jit_compile=None, reduce_retracing=False, **kwargs):
@@ -66,10 +66,12 @@ class CompiledFunction:
         if current_graph() is not None:  # called from code being traced: becomes part of that program
             return self.fn(*args, **kwargs)
         arrays: list[np.ndarray] = []
-        key = (_signature(args, arrays), _signature(kwargs, arrays))
+        objects: list = []
+        key = (_signature(args, arrays, objects), _signature(kwargs, arrays, objects))
         trace = self._traces.pop(key, None)
         if trace is None or trace.stale:
             trace = _Trace(self.fn, args, kwargs, arrays, getattr(self.fn, "__name__", "function"))
+            trace.constants = objects  # kept alive: the key names them by id, which must not be reused
         self._traces[key] = trace  # most recently used last
         if len(self._traces) > _MAX_TRACES:
             del self._traces[next(iter(self._traces))]
@@ -95,6 +97,7 @@ class _Trace:
         self.program = TapeProgram(
             graph, [f"arg{i}" for i in range(len(arrays))], f"function {name}", [h for h, _ in self.holders]
         )
+        self.constants: list = []  # the objects among the arguments (see CompiledFunction.__call__)
 
     @property
     def stale(self) -> bool:
@@ -106,18 +109,20 @@ class _Trace:
         return _rebuild(self.structure, iter(values))
 
 
-def _signature(value, arrays: list):
-    """A hashable key of an argument's structure, shapes and Python values; collects its arrays in order."""
+def _signature(value, arrays: list, objects: list):
+    """A hashable key of an argument's structure, shapes and Python values; collects its arrays in order, and
+    the objects it names by identity."""
     if isinstance(value, np.ndarray | np.generic):  # numpy scalars too: a new value must not retrace
         value = np.asarray(value)
         arrays.append(value)
         return ("array", value.shape, value.dtype.str)
     if isinstance(value, list | tuple):
-        return (type(value).__name__, tuple(_signature(v, arrays) for v in value))
+        return (type(value).__name__, tuple(_signature(v, arrays, objects) for v in value))
     if isinstance(value, dict):
-        return ("dict", tuple((k, _signature(value[k], arrays)) for k in sorted(value, key=str)))
+        return ("dict", tuple((k, _signature(value[k], arrays, objects)) for k in sorted(value, key=str)))
     if isinstance(value, bool | int | float | str | bytes | type(None)):
         return ("value", type(value).__name__, value)
+    objects.append(value)
     return ("object", id(value))  # layers, models, optimizers: the same object traces once
 
 
