@@ -30,10 +30,10 @@ def _slices(pairs: list) -> list | None:
     grads, slices = _last["grads"], _last["slices"]
     if len(pairs) == len(grads) and all(p[0] is g for p, g in zip(pairs, grads, strict=True)):
         return slices  # the usual case: the tape's list, in its order
-    where = {id(g): s for g, s in zip(grads, slices, strict=True) if g is not None}
+    where = {id(g): s for g, s in zip(grads, slices, strict=True) if g is not None}  # alive: ids are unique
     found = []
     for grad, _ in pairs:
-        if grad is not None and not any(grad is g for g in grads):
+        if grad is not None and id(grad) not in where:
             return None
         found.append(None if grad is None else where[id(grad)])
     return found

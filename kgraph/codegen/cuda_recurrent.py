@@ -13,7 +13,7 @@ The writers are registered under "cuda" in the ops' `lowerings` when the CUDA co
 from __future__ import annotations
 
 from kgraph.codegen.cuda_loops import NT, SIMULATED
-from kgraph.ir.ops.recurrent_cpu import _der, _flat
+from kgraph.ir.ops.recurrent_cpu import derivative, flat_view
 from kgraph.ir.ops.recurrent_layout import layout
 from kgraph.ir.registry import get_op
 
@@ -174,7 +174,7 @@ def scan_cuda(name, shapes, out_shape, at):
         *_block(step, 2),
     ]
     source = "\n".join(kernel) + "\n\n\n" + _host(name, f"{name}_walk", args)
-    return source, [_flat(s) for s in shapes] + [_flat(out_shape)]
+    return source, [flat_view(s) for s in shapes] + [flat_view(out_shape)]
 
 
 def outputs_cuda(name, shapes, out_shape, at):
@@ -205,7 +205,7 @@ def {name}_copy({", ".join([*args, "out"])}):
 def {name}({", ".join([*args, "out", "n", "stream"])}):
     {name}_copy[blocks(out.size, {NT}), {NT}, stream]({", ".join([*args, "out"])})
 """
-    return kernel, [_flat(s) for s in shapes] + [_flat(out_shape)]
+    return kernel, [flat_view(s) for s in shapes] + [flat_view(out_shape)]
 
 
 def walk_back_cuda(name, shapes, out_shape, at, states_out: bool):
@@ -224,7 +224,7 @@ def walk_back_cuda(name, shapes, out_shape, at, states_out: bool):
         live = [
             f"dh = {g} + hc[j]",
             f"y = {stash('h')}",
-            f"d[drow + j] = dh * {_der(act, 'y')}",
+            f"d[drow + j] = dh * {derivative(act, 'y')}",
             "hc[j] = f32(0.0)",
         ]
     elif cell == "lstm":
@@ -233,11 +233,11 @@ def walk_back_cuda(name, shapes, out_shape, at, states_out: bool):
             *(f"v{k} = {stash(k)}" for k in "ifgo"),
             f"c = {stash('c')}",
             f"a = {_act(act, 'c')}",
-            f"dc = cc[j] + dh * vo * {_der(act, 'a')}",
-            f"d[drow + j] = dc * vg * {_der(ract, 'vi')}",
-            f"d[drow + {u} + j] = dc * pc * {_der(ract, 'vf')}",
-            f"d[drow + {2 * u} + j] = dc * vi * {_der(act, 'vg')}",
-            f"d[drow + {3 * u} + j] = dh * a * {_der(ract, 'vo')}",
+            f"dc = cc[j] + dh * vo * {derivative(act, 'a')}",
+            f"d[drow + j] = dc * vg * {derivative(ract, 'vi')}",
+            f"d[drow + {u} + j] = dc * pc * {derivative(ract, 'vf')}",
+            f"d[drow + {2 * u} + j] = dc * vi * {derivative(act, 'vg')}",
+            f"d[drow + {3 * u} + j] = dh * a * {derivative(ract, 'vo')}",
             "cc[j] = dc * vf",
             "hc[j] = f32(0.0)",
         ]
@@ -247,15 +247,15 @@ def walk_back_cuda(name, shapes, out_shape, at, states_out: bool):
             f"z = {stash('z')}",
             f"r = {stash('r')}",
             f"hh = {stash('hh')}",
-            f"dhh = dh * (f32(1.0) - z) * {_der(act, 'hh')}",
-            f"dz = dh * (ph - hh) * {_der(ract, 'z')}",
+            f"dhh = dh * (f32(1.0) - z) * {derivative(act, 'hh')}",
+            f"dz = dh * (ph - hh) * {derivative(ract, 'z')}",
             "d[drow + j] = dz",
             f"d[drow + {2 * u} + j] = dhh",
             "hc[j] = dh * z",
         ]
         if at["reset_after"]:
             live += [
-                f"dr = dhh * {stash('rh')} * {_der(ract, 'r')}",
+                f"dr = dhh * {stash('rh')} * {derivative(ract, 'r')}",
                 f"d[drow + {u} + j] = dr",
                 f"d[drow + {3 * u} + j] = dz",
                 f"d[drow + {4 * u} + j] = dr",
@@ -307,7 +307,7 @@ def walk_back_cuda(name, shapes, out_shape, at, states_out: bool):
             f"for j in range(tid, U, {THREADS}):",
             "    if keep:",
             f"        r = {stash('r')}",
-            f"        d[drow + {u} + j] = tmp[j] * {stash('hop')} * {_der(ract, 'r')}",
+            f"        d[drow + {u} + j] = tmp[j] * {stash('hop')} * {derivative(ract, 'r')}",
             "        tmp[j] *= r",
             "cuda.syncthreads()",
             *back_gemv(0, 0, 2 * u, True),
@@ -352,7 +352,7 @@ def walk_back_cuda(name, shapes, out_shape, at, states_out: bool):
             f"def {name}({', '.join([*args, 'out', 'n', 'stream'])}):\n"
             f"    if n > 0:\n        {name}_walk[n, {THREADS}, stream]({', '.join([*args, 'out', 'out'])})\n"
         )
-    return "\n".join(kernel) + "\n\n\n" + host, [_flat(s) for s in shapes] + [_flat(out_shape)]
+    return "\n".join(kernel) + "\n\n\n" + host, [flat_view(s) for s in shapes] + [flat_view(out_shape)]
 
 
 def kernel_grad_cuda(name, shapes, out_shape, at):
@@ -380,7 +380,7 @@ def kernel_grad_cuda(name, shapes, out_shape, at):
         f"def {name}(a0, a1, out, n, stream):\n"
         f"    {name}_sum[blocks({u * G}, {NT}), {NT}, stream](a0, a1, out, n * {steps})\n"
     )
-    return "\n".join(lines) + "\n\n\n" + host, [_flat(s) for s in shapes] + [_flat(out_shape)]
+    return "\n".join(lines) + "\n\n\n" + host, [flat_view(s) for s in shapes] + [flat_view(out_shape)]
 
 
 WRITERS = {

@@ -33,17 +33,17 @@ TANH_Q = (1.0, 0.46412476897239685, 0.024473734200000763, 0.00025385909248143435
 def tanh32(x):
     """float32 tanh with no branch and no libm call: absolute error <= 3e-7 (relative <= 3e-7 near 0);
     NaN in, NaN out (the clamp keeps NaN)."""
-    x = min(max(x, f32(-9.0)), f32(9.0))
+    x = min(max(x, f32(-TANH_CLAMP)), f32(TANH_CLAMP))
     s = x * x
-    p = f32(-8.290929927193616e-14) * s + f32(5.192542923415644e-11)
-    p = p * s + f32(-2.0029251146524985e-08)
-    p = p * s + f32(1.110174798668595e-05)
-    p = p * s + f32(0.003098647342994809)
-    p = p * s + f32(0.130791574716568)
-    p = p * s + f32(0.9999999403953552)
-    q = f32(0.00025385909248143435) * s + f32(0.024473734200000763)
-    q = q * s + f32(0.46412476897239685)
-    q = q * s + f32(1.0)
+    p = f32(TANH_P[6]) * s + f32(TANH_P[5])  # Horner's rule; Numba freezes the tuples as constants
+    p = p * s + f32(TANH_P[4])
+    p = p * s + f32(TANH_P[3])
+    p = p * s + f32(TANH_P[2])
+    p = p * s + f32(TANH_P[1])
+    p = p * s + f32(TANH_P[0])
+    q = f32(TANH_Q[3]) * s + f32(TANH_Q[2])
+    q = q * s + f32(TANH_Q[1])
+    q = q * s + f32(TANH_Q[0])
     return x * p / q
 
 

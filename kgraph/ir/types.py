@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,3 +70,10 @@ def format_shape(shape: Shape) -> str:
 def result_dtype(*dtypes: str) -> str:
     """Float wins over integers, so `int labels * float` stays float32, as Keras does."""
     return "float32" if "float32" in dtypes or not dtypes else dtypes[0]
+
+
+def element_count_source(shape) -> int | str:
+    """The number of elements of `shape` as an opaque op's view-shape entry: an int, or source such as
+    `n * 80` when the batch axis is unknown."""
+    static = math.prod(d for d in shape if d is not None)
+    return f"n * {static}" if None in shape else static

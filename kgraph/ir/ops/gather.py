@@ -13,17 +13,11 @@ import numpy as np
 
 from kgraph.ir.builder import emit
 from kgraph.ir.registry import OpDef, infer_error, register
-from kgraph.ir.types import TensorType, format_shape
+from kgraph.ir.types import TensorType, element_count_source, format_shape
 
 
 def _row_width(table_shape) -> int:
     return math.prod(table_shape[1:])
-
-
-def _count_source(shape) -> object:
-    """The number of elements of `shape` as a view-shape entry (an int, or source such as `n * 80`)."""
-    static = math.prod(d for d in shape if d is not None)
-    return f"n * {static}" if None in shape else static
 
 
 def _clamped(indices: np.ndarray, rows: int) -> np.ndarray:
@@ -51,7 +45,7 @@ def _take_grad(x, y, g, at):
 
 def _take_cpu(name, shapes, out_shape, attrs):
     table, indices = shapes
-    rows, width, count = table[0], _row_width(table), _count_source(indices)
+    rows, width, count = table[0], _row_width(table), element_count_source(indices)
     source = f"""def {name}(a0, a1, out, n):
     for i in range(a1.shape[0]):
         j = min(max(int(a1[i]), 0), {rows - 1})
@@ -63,7 +57,7 @@ def _take_cpu(name, shapes, out_shape, attrs):
 
 def _take_cuda(name, shapes, out_shape, attrs):
     table, indices = shapes
-    rows, width, count = table[0], _row_width(table), _count_source(indices)
+    rows, width, count = table[0], _row_width(table), element_count_source(indices)
     source = f"""@cuda.jit(cache=CACHE)
 def {name}_rows(a0, a1, out):
     e = cuda.grid(1)
@@ -101,7 +95,7 @@ def _scatter_reference(xs, at, ctx):
 
 def _scatter_cpu(name, shapes, out_shape, attrs):
     values, indices = shapes
-    rows, width, count = attrs["rows"], _row_width(out_shape), _count_source(indices)
+    rows, width, count = attrs["rows"], _row_width(out_shape), element_count_source(indices)
     source = f"""def {name}(a0, a1, out, n):
     for j in range({rows}):
         for c in range({width}):
@@ -116,7 +110,7 @@ def _scatter_cpu(name, shapes, out_shape, attrs):
 
 def _scatter_cuda(name, shapes, out_shape, attrs):
     values, indices = shapes
-    rows, width, count = attrs["rows"], _row_width(out_shape), _count_source(indices)
+    rows, width, count = attrs["rows"], _row_width(out_shape), element_count_source(indices)
     source = f"""@cuda.jit(cache=CACHE)
 def {name}_zero(out):
     e = cuda.grid(1)

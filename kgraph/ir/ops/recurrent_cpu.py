@@ -13,6 +13,7 @@ the array it writes fails LLVM's runtime alias check and runs its scalar version
 from __future__ import annotations
 
 from kgraph.ir.ops.recurrent_layout import layout
+from kgraph.ir.types import element_count_source
 
 RM, NO, TR = 101, 111, 112
 
@@ -27,7 +28,7 @@ def _act(name: str, x: str) -> str:
     }[name]
 
 
-def _der(name: str, y: str) -> str:
+def derivative(name: str, y: str) -> str:
     """The activation's derivative from its output `y` (a variable name)."""
     return {
         "tanh": f"(f32(1.0) - {y} * {y})",
@@ -42,10 +43,9 @@ def _steps(shapes) -> int:
     return shapes[0][1]
 
 
-def _flat(shape) -> object:
-    from kgraph.ir.ops.gather import _count_source
-
-    return (_count_source(shape),)
+def flat_view(shape) -> tuple:
+    """The view shape of an operand the kernels index flat."""
+    return (element_count_source(shape),)
 
 
 def _indent(lines, depth: int) -> list[str]:
@@ -221,7 +221,7 @@ def _scan(name, shapes, out_shape, at):
     step += ["    else:", f"        for j in range({u}):", *_indent(carry, 3)]
     body += _indent(step, 1)
     source = f"def {name}({', '.join([*args, 'out', 'n'])}):\n" + "\n".join(_indent(body, 1)) + "\n"
-    return source, [_flat(s) for s in shapes] + [_flat(out_shape)]
+    return source, [flat_view(s) for s in shapes] + [flat_view(out_shape)]
 
 
 def _outputs(name, shapes, out_shape, at):
@@ -248,7 +248,7 @@ def _outputs(name, shapes, out_shape, at):
         f"            out[dst + j] = a0[src + s * {u} + j]",
     ]
     source = f"def {name}({', '.join([*args, 'out', 'n'])}):\n" + "\n".join(_indent(lines, 1)) + "\n"
-    return source, [_flat(s) for s in shapes] + [_flat(out_shape)]
+    return source, [flat_view(s) for s in shapes] + [flat_view(out_shape)]
 
 
 def _walk_back(name, shapes, out_shape, at, states_out: bool):
@@ -292,7 +292,7 @@ def _walk_back(name, shapes, out_shape, at, states_out: bool):
         live = [
             f"dh = {g} + hc[b * {u} + j]",
             f"y = {stash('h')}",
-            f"d[drow + j] = dh * {_der(act, 'y')}",
+            f"d[drow + j] = dh * {derivative(act, 'y')}",
             f"hc[b * {u} + j] = f32(0.0)",
         ]
     elif cell == "lstm":
@@ -301,11 +301,11 @@ def _walk_back(name, shapes, out_shape, at, states_out: bool):
             *(f"v{k} = {stash(k)}" for k in "ifgo"),
             f"c = {stash('c')}",
             f"a = {_act(act, 'c')}",
-            f"dc = cc[b * {u} + j] + dh * vo * {_der(act, 'a')}",
-            f"d[drow + j] = dc * vg * {_der(ract, 'vi')}",
-            f"d[drow + {u} + j] = dc * prev_c[j] * {_der(ract, 'vf')}",
-            f"d[drow + {2 * u} + j] = dc * vi * {_der(act, 'vg')}",
-            f"d[drow + {3 * u} + j] = dh * a * {_der(ract, 'vo')}",
+            f"dc = cc[b * {u} + j] + dh * vo * {derivative(act, 'a')}",
+            f"d[drow + j] = dc * vg * {derivative(ract, 'vi')}",
+            f"d[drow + {u} + j] = dc * prev_c[j] * {derivative(ract, 'vf')}",
+            f"d[drow + {2 * u} + j] = dc * vi * {derivative(act, 'vg')}",
+            f"d[drow + {3 * u} + j] = dh * a * {derivative(ract, 'vo')}",
             f"cc[b * {u} + j] = dc * vf",
             f"hc[b * {u} + j] = f32(0.0)",
         ]
@@ -315,15 +315,15 @@ def _walk_back(name, shapes, out_shape, at, states_out: bool):
             f"z = {stash('z')}",
             f"r = {stash('r')}",
             f"hh = {stash('hh')}",
-            f"dhh = dh * (f32(1.0) - z) * {_der(act, 'hh')}",
-            f"dz = dh * (prev_h[j] - hh) * {_der(ract, 'z')}",
+            f"dhh = dh * (f32(1.0) - z) * {derivative(act, 'hh')}",
+            f"dz = dh * (prev_h[j] - hh) * {derivative(ract, 'z')}",
             "d[drow + j] = dz",
             f"d[drow + {2 * u} + j] = dhh",
             f"hc[b * {u} + j] = dh * z",
         ]
         if at["reset_after"]:
             live += [
-                f"dr = dhh * {stash('rh')} * {_der(ract, 'r')}",
+                f"dr = dhh * {stash('rh')} * {derivative(ract, 'r')}",
                 f"d[drow + {u} + j] = dr",
                 f"d[drow + {3 * u} + j] = dz",
                 f"d[drow + {4 * u} + j] = dr",
@@ -352,7 +352,7 @@ def _walk_back(name, shapes, out_shape, at, states_out: bool):
             f"    if {keep}:",
             f"        for j in range({u}):",
             f"            r = {stash('r')}",
-            f"            d[drow + {u} + j] = tmp[b * {u} + j] * {stash('hop')} * {_der(ract, 'r')}",
+            f"            d[drow + {u} + j] = tmp[b * {u} + j] * {stash('hop')} * {derivative(ract, 'r')}",
             f"            tmp[b * {u} + j] *= r",
             *_step_gemm(u, 2 * u, ("d", f"t * {D}"), ld, ("a2", 0), G, ("tmp", 0), u, TR, "f32(1.0)"),
             *add_tmp,
@@ -367,7 +367,7 @@ def _walk_back(name, shapes, out_shape, at, states_out: bool):
         if lay.states == 2:
             lines.append(f"        out[b * {2 * u} + {u} + j] = cc[b * {u} + j]")
     source = f"def {name}({', '.join([*args, 'out', 'n'])}):\n" + "\n".join(_indent(lines, 1)) + "\n"
-    return source, [_flat(s) for s in shapes] + [_flat(out_shape)]
+    return source, [flat_view(s) for s in shapes] + [flat_view(out_shape)]
 
 
 def _kernel_grad(name, shapes, out_shape, at):
@@ -389,7 +389,7 @@ def _kernel_grad(name, shapes, out_shape, at):
         )
         lines.append("    " + gemm)
     source = f"def {name}(a0, a1, out, n):\n" + "\n".join(_indent(lines, 1)) + "\n"
-    return source, [_flat(s) for s in shapes] + [_flat(out_shape)]
+    return source, [flat_view(s) for s in shapes] + [flat_view(out_shape)]
 
 
 WRITERS = {

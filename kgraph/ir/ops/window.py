@@ -24,9 +24,8 @@ import math
 import numpy as np
 
 from kgraph.ir.builder import emit
-from kgraph.ir.ops.gather import _count_source as _elements
 from kgraph.ir.registry import OpDef, infer_error, register
-from kgraph.ir.types import TensorType, format_shape
+from kgraph.ir.types import TensorType, element_count_source, format_shape
 
 _GEOMETRY = ("window", "strides", "dilation", "padding")
 
@@ -341,7 +340,7 @@ def _patches_cpu(name, shapes, out_shape, attrs):
                                 for c in range({p.C}):
                                     out[d + c] = f32(0.0)
 """
-    return source, [(_elements(x),), (_elements(out_shape),)]
+    return source, [(element_count_source(x),), (element_count_source(out_shape),)]
 
 
 def _indent(text: str, depth: int) -> str:
@@ -397,7 +396,7 @@ for c in range({p.C}):
     return source, [p.image(x[0]), p.grid(x[0]), p.image(x[0])]
 
 
-def _count_source(p: _Plan) -> str:
+def _real_taps_source(p: _Plan) -> str:
     """The number of real taps of window (oh, ow): rows in range times columns in range."""
     return (
         f"                rows = 0\n                for i in range({p.KH}):\n"
@@ -417,7 +416,7 @@ def _avg_pool_cpu(name, shapes, out_shape, attrs):
     out[b, oh, ow, c] += a0[b, ih, iw, c]"""
     init = _SET_CHANNELS.format("f32(0.0)")
     scale = "                for c in range(out.shape[3]):\n                    out[b, oh, ow, c] *= scale\n"
-    source = f"def {name}(a0, out, n):\n{_each_window(p)}{_count_source(p)}{init}{p.taps(body, 4)}{scale}"
+    source = f"def {name}(a0, out, n):\n{_each_window(p)}{_real_taps_source(p)}{init}{p.taps(body, 4)}{scale}"
     return source, [p.image(x[0]), p.grid(x[0])]
 
 
@@ -426,7 +425,7 @@ def _avg_pool_grad_cpu(name, shapes, out_shape, attrs):
     p = _Plan(tuple(attrs["spatial"]), g[-1], attrs)
     body = """for c in range(out.shape[3]):
     out[b, ih, iw, c] += a0[b, oh, ow, c] * scale"""
-    source = f"def {name}(a0, out, n):\n{_ZERO_IMAGE}{_each_window(p)}{_count_source(p)}{p.taps(body, 4)}"
+    source = f"def {name}(a0, out, n):\n{_ZERO_IMAGE}{_each_window(p)}{_real_taps_source(p)}{p.taps(body, 4)}"
     return source, [p.grid(g[0]), p.image(g[0])]
 
 
