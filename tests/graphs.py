@@ -38,7 +38,7 @@ def mlp_training_graph(sizes=(64, 64, 10), learning_rate=0.01, l2=0.0, seed=0):
         if l2:
             loss = loss + l2 * ops.sum(ops.square(weights[0]))
         graph.outputs["loss"] = loss.id
-        graph.outputs["correct"] = ops.sum(ops.equal(ops.argmax(p), ops.argmax(y))).id
+        graph.outputs["correct"] = ops.sum(ops.equal(ops.argmax(p, axis=-1), ops.argmax(y, axis=-1))).id
         grads = gradients(graph, loss.id, [variable_node(graph, w) for w in weights])
         for w, g in zip(weights, grads.values(), strict=True):
             w.assign(w - learning_rate * Sym(graph, g))

@@ -41,6 +41,8 @@ CASES = {
     "max": (lambda a: ops.max(a, axis=1), lambda a: a.max(1), (A,)),
     "min": (lambda a: ops.min(a, axis=0), lambda a: a.min(0), (A,)),
     "argmax": (lambda a: ops.argmax(a, axis=-1), lambda a: a.argmax(-1), (A,)),
+    "argmax_axis0": (lambda a: ops.argmax(a, axis=0, keepdims=True), lambda a: a.argmax(0)[None], (A,)),
+    "argmin_flattened": (ops.argmin, np.argmin, (A,)),
     "reshape": (lambda a: ops.reshape(a, (2, 6)), lambda a: a.reshape(2, 6), (A,)),
     "transpose": (ops.transpose, np.transpose, (A,)),
     "concatenate": (lambda a, p: ops.concatenate([a, p]), lambda a, p: np.concatenate([a, p]), (A, P)),
@@ -77,3 +79,17 @@ def test_traced_and_compiled_matches_numpy(name):
 
 def test_eager_indices_are_int32_as_in_keras():
     assert ops.argmax(A).dtype == np.int32 and ops.argmin(A, axis=0).dtype == np.int32
+
+
+def test_argmax_across_the_batch_axis_in_a_compiled_model():
+    """An index per column over the rows of a batch: not a loop reduction, its own N-d kernel."""
+
+    class ColumnArgmax(kgraph.layers.Layer):
+        def call(self, x):
+            return ops.expand_dims(ops.argmax(x, axis=0), 0) + 0.0 * x
+
+    inputs = kgraph.Input((4,))
+    model = kgraph.Model(inputs, ColumnArgmax()(inputs))
+    x = rng.normal(size=(10, 4)).astype(np.float32)
+    x[7, 2] = x[3, 2] = x[:, 2].max() + 1.0  # a tie: the first index wins, as in numpy
+    np.testing.assert_array_equal(model.predict(x, batch_size=10, verbose=0)[0], x.argmax(0))

@@ -38,6 +38,7 @@ from kgraph.codegen.loops import (
     ROW,
     SCALAR,
     _loop_reads,
+    arg_reduction_lines,
     dims,
     nd_element_expression,
     scalar_const,
@@ -336,10 +337,9 @@ def nd_source(graph: Graph, kernel) -> tuple[str, list[int]]:
         (source,) = reads
         shape = graph.type(source).shape
         axes, keep = node.attrs["axes"], node.attrs.get("keepdims", False)
-        if node.op not in ("sum", "max", "min"):
-            raise NotImplementedError(
-                f"{node.op} over axes {axes} of a {len(shape)}-d value has no CUDA lowering"
-            )
+        if node.op in ("argmax", "argmin"):
+            lines += arg_reduction_lines(graph, n, names[source], loops, "    ")
+            return "\n".join(lines) + "\n", [*reads, n]
         kept = [d for d in range(len(shape)) if d not in axes]
         out_pos = {d: (d if keep else kept.index(d)) for d in kept}
         inner = [f"j{d}" for d in range(len(shape))]

@@ -421,10 +421,11 @@ def nd_kernel_source(graph: Graph, kernel: Kernel) -> tuple[str, list[int]]:
         (source,) = reads
         shape = graph.type(source).shape
         axes, keep = node.attrs["axes"], node.attrs.get("keepdims", False)
-        if node.op not in ("sum", "max", "min"):
-            raise NotImplementedError(
-                f"{node.op} over axes {axes} of a {len(shape)}-d value is not supported on CPU"
-            )
+        if node.op in ("argmax", "argmin"):
+            loops = [f"i{d}" for d in range(max(node.type.rank, 1))]
+            lines += _nest(loops, "out.shape", 1)
+            lines += arg_reduction_lines(graph, n, names[source], loops, "    " * (len(loops) + 1))
+            return "\n".join(lines), [*reads, n]
         loops = [f"i{d}" for d in range(len(shape))]
         out_index = [("0" if keep else None) if d in axes else f"i{d}" for d in range(len(shape))]
         out_index = [i for i in out_index if i is not None] or ["0"]
@@ -446,6 +447,28 @@ def nd_kernel_source(graph: Graph, kernel: Kernel) -> tuple[str, list[int]]:
     pad = "    " * (rank + 1)
     lines.append(f"{pad}out[{', '.join(loops)}] = {expression}  # %{n} {node.op}")
     return "\n".join(lines), [*reads, n]
+
+
+def arg_reduction_lines(graph: Graph, n: int, source: str, loops: list[str], pad: str) -> list[str]:
+    """argmax/argmin node `n` at output index `loops` of an N-d kernel: the first best index along its axis
+    of the array `source`. Shared by the CPU and CUDA N-d kernels."""
+    node = graph.node(n)
+    shape = graph.type(node.inputs[0]).shape
+    (axis,) = node.attrs["axes"]
+    keep = node.attrs.get("keepdims", False)
+    kept = [d for d in range(len(shape)) if d != axis]
+    index = ["j" if d == axis else loops[d if keep else kept.index(d)] for d in range(len(shape))]
+    better = ">" if node.op == "argmax" else "<"
+    return [
+        f"{pad}best = {_INIT[node.op]}",
+        f"{pad}idx = 0",
+        f"{pad}for j in range({source}.shape[{axis}]):",
+        f"{pad}    x = {source}[{', '.join(index)}]",
+        f"{pad}    if x {better} best:",
+        f"{pad}        best = x",
+        f"{pad}        idx = j",
+        f"{pad}out[{', '.join(loops)}] = f32(idx)",
+    ]
 
 
 def column_closure(graph: Graph, members: list[int], anchor, is_reduction, values, ready) -> list[int]:

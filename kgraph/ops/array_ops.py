@@ -180,12 +180,27 @@ def min(x, axis=None, keepdims=False):  # noqa: A001 - numpy's name
 amax, amin = max, min
 
 
-def argmax(x, axis=-1, keepdims=False):
-    return _indices(apply_op("argmax", x, axes=_axes(axis, ndim(x)), keepdims=keepdims))
+def argmax(x, axis=None, keepdims=False):
+    """Indices of the largest values along `axis`; with axis None, the index into the flattened `x`."""
+    return _arg_reduction("argmax", x, axis, keepdims)
 
 
-def argmin(x, axis=-1, keepdims=False):
-    return _indices(apply_op("argmin", x, axes=_axes(axis, ndim(x)), keepdims=keepdims))
+def argmin(x, axis=None, keepdims=False):
+    """Indices of the smallest values along `axis`; with axis None, the index into the flattened `x`."""
+    return _arg_reduction("argmin", x, axis, keepdims)
+
+
+def _arg_reduction(op: str, x, axis, keepdims: bool):
+    if axis is not None:
+        return _indices(apply_op(op, x, axes=_axes(axis, ndim(x)), keepdims=keepdims))
+    rank = ndim(x)
+    if None in shape(x):
+        raise ValueError(
+            f"{op} with axis=None indexes the flattened tensor, which over a batch of unknown size (shape "
+            f"{shape(x)}) has no static length; pass an axis, e.g. axis=-1."
+        )
+    found = apply_op(op, reshape(x, (-1,)), axes=(0,), keepdims=False)
+    return _indices(reshape(found, (1,) * rank) if keepdims else found)
 
 
 def _indices(result):

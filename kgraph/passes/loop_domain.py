@@ -112,6 +112,11 @@ def analyze(graph: Graph, nodes: list[int], domain: tuple, anchor: int | None = 
                     f"%{node_id} = {node.op} over axes {node.attrs['axes']} is not a row, column or "
                     f"whole reduction of the loop over {_fmt(domain)}"
                 )
+            if node.op in ("argmax", "argmin") and kind in (COL, SCALAR):
+                raise Unfusable(
+                    f"%{node_id} = {node.op} across rows keeps the index of each best value, which partial "
+                    "results of row groups cannot combine"
+                )
             info.reduction_kind[node_id] = kind
             if kind == IDENTITY:
                 kind = in_kinds[0]

@@ -75,6 +75,15 @@ def programs():
     order_writes_after_reads(graph)
     store = VariableStore([table])
     yield run_pipeline(graph, 4), ProgramLayout(store.layout, ["x0"], ["rows"]), store.array.size
+    graph = Graph()  # argmax across rows (an N-d kernel) and over a unit axis (a copy in a loop)
+    best = Variable(np.zeros(3, np.float32), name="best")
+    with tracing(graph):
+        x = Sym(graph, graph.add("input", name="x0", shape=(None, 3)))
+        best.assign(ops.argmax(x, axis=0))
+        graph.outputs["unit"] = (ops.argmax(ops.expand_dims(x, -1), axis=-1) + 1.0).id
+    order_writes_after_reads(graph)
+    store = VariableStore([best])
+    yield run_pipeline(graph, 4), ProgramLayout(store.layout, ["x0"], ["unit"]), store.array.size
     config.set_backend("cpu")
     model = kgraph.Sequential(
         [

@@ -34,6 +34,8 @@ CASES = {
     "elementwise chain": lambda x: ops.where(x > 0, ops.exp(-x) * 2.0, ops.tanh(x)) + 1.0,
     "row reductions (softmax)": lambda x: ops.softmax(x),
     "row argmax": lambda x: ops.argmax(x, axis=-1),
+    "argmax and argmin across rows": lambda x: (ops.argmax(x, axis=0), ops.argmin(ops.sum(x, -1), axis=0)),
+    "argmax over a unit axis": lambda x: ops.argmax(ops.expand_dims(x, -1), axis=-1) + 1.0,
     "column reduction and a post column value": lambda x: ops.sum(x * x, axis=0) * 0.5 + 1.0,
     "whole reduction": lambda x: ops.mean(ops.square(x)),
     "max over rows and columns": lambda x: (ops.max(x, axis=0), ops.min(x, axis=-1)),
