@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from kgraph import config
 from kgraph.codegen.cpu import ProgramLayout
 from kgraph.ir.graph import Graph
 from kgraph.passes.pipeline import run_pipeline
-from kgraph.runtime.program import CompiledProgram, InterpretedProgram
+from kgraph.runtime.backends import make_program
 from kgraph.runtime.store import VariableStore
 from kgraph.variables import Variable, moves, order_writes_after_reads
 
@@ -91,9 +90,7 @@ class TapeProgram:
         variables = list(graph.nx.graph.get("variable_objects", {}).values())
         self.store = store_for([*placed_first, *variables])
         layout = ProgramLayout({v.key: self.store.layout[v.key] for v in variables}, feed_names, [])
-        planned = run_pipeline(graph, 1, title=title)
-        backend = InterpretedProgram if config.backend() == "numpy" else CompiledProgram
-        self.program = backend(planned, layout, title, threads=config.num_threads())
+        self.program = make_program(run_pipeline(graph, 1, title=title), layout, title)
 
     @property
     def stale(self) -> bool:

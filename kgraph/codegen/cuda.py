@@ -248,7 +248,13 @@ def program_source(graph: Graph, layout: ProgramLayout, title: str, cache: bool 
 def input_widths(graph: Graph, layout: ProgramLayout) -> list[int]:
     """Features per row of each program input (inputs the graph never reads keep their data width)."""
     nodes = {n.attrs["name"]: n for n in graph.nodes() if n.op == "input"}
-    return [_row_size(nodes[name].type.shape) if name in nodes else 0 for name in layout.inputs]
+    return [_feed_width(nodes[name].type.shape) if name in nodes else 0 for name in layout.inputs]
+
+
+def _feed_width(shape) -> int:
+    """Floats per data row of an input: one row of a batch, or the whole feed of a tape program (which has
+    no batch axis and runs on one row holding all of it)."""
+    return _row_size(shape) if shape and shape[0] is None else math.prod(shape)
 
 
 def _gather_source(graph: Graph, layout: ProgramLayout) -> str:

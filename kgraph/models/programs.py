@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from kgraph import config
 from kgraph.codegen.cpu import ProgramLayout
 from kgraph.ir.builder import Sym, emit, origin, tracing
 from kgraph.ir.graph import Graph
 from kgraph.passes.autodiff import gradients
 from kgraph.passes.pipeline import run_pipeline
-from kgraph.runtime.backends import resolved_backend
-from kgraph.runtime.program import CompiledProgram, InterpretedProgram
+from kgraph.runtime.backends import make_program
 from kgraph.runtime.store import VariableStore
 from kgraph.variables import Variable, order_writes_after_reads, variable_node
 
@@ -195,15 +193,7 @@ def build_program(graph: Graph, state_layout: dict, batch_size: int, title: str)
     """Runs the pass pipeline and returns a program for the configured backend."""
     inputs = sorted((n.attrs["name"] for n in graph.nodes() if n.op == "input"), key=_input_order)
     layout = ProgramLayout(state_layout, inputs, list(graph.outputs))
-    planned = run_pipeline(graph, batch_size, title=title)
-    backend = resolved_backend()
-    if backend == "numpy":
-        return InterpretedProgram(planned, layout, title)
-    if backend == "cuda":
-        from kgraph.runtime.cuda_program import CudaProgram
-
-        return CudaProgram(planned, layout, title)
-    return CompiledProgram(planned, layout, title, threads=config.num_threads())
+    return make_program(run_pipeline(graph, batch_size, title=title), layout, title)
 
 
 def _input_order(name: str):

@@ -6,7 +6,10 @@
 from __future__ import annotations
 
 from kgraph import config
+from kgraph.codegen.cpu import ProgramLayout
+from kgraph.ir.graph import Graph
 from kgraph.runtime.cuda_program import cuda_unavailable_reason, simulated
+from kgraph.runtime.program import CompiledProgram, InterpretedProgram
 
 
 def resolved_backend() -> str:
@@ -28,3 +31,16 @@ def resolved_backend() -> str:
             "(KGRAPH_BACKEND, kgraph.json or kgraph.config.set_backend)."
         )
     return name
+
+
+def make_program(planned: Graph, layout: ProgramLayout, title: str):
+    """The program of a planned graph on the configured backend: the numpy interpreter, Numba on the CPU, or
+    CUDA. Every kind of program (fit, predict, a tape block, a `kgraph.function` step) is made here."""
+    backend = resolved_backend()
+    if backend == "numpy":
+        return InterpretedProgram(planned, layout, title)
+    if backend == "cuda":
+        from kgraph.runtime.cuda_program import CudaProgram
+
+        return CudaProgram(planned, layout, title)
+    return CompiledProgram(planned, layout, title, threads=config.num_threads())

@@ -4,12 +4,13 @@ Resident: the variable store (parameters, gradients, optimizer slots, metric sta
 constants, the arena (with the reduction partials after the memory plan's buffers), the batch scratch rows,
 the data set, the shuffled order and the cursor. Nothing is allocated inside a step.
 
-A call runs `count` batches: the store goes up only when the host copy changed since the last call (it is
-compared with a mirror of what the device holds), the data once per `fit` (the same arrays come back for every
-call of one fit), the order once per epoch. Each batch is `gather`, the step's launches, `emit` (predict) and
-`advance`, all on one stream without a synchronization; the step of each batch size is recorded as a CUDA
-graph after its first run and replayed with one launch (`KGRAPH_CUDA_GRAPHS=0` turns that off). The store
-comes back once, at the end of the call, so callbacks and logs see it.
+A call runs `count` batches: the store goes up only when the host copy changed since the device was last in
+step with it (it is compared with a mirror of what the device holds; the programs of one store share its
+device copy), the data once per `fit` (the same arrays come back for every call of one fit), the order once
+per epoch. Each batch is `gather`, the step's launches, `emit` (predict) and `advance`, all on one stream
+without a synchronization; the step of each batch size is recorded as a CUDA graph after its first run and
+replayed with one launch (`KGRAPH_CUDA_GRAPHS=0` turns that off). The store comes back once, at the end of
+the call, so callbacks and logs see it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import importlib.util
 import math
 import os
 import warnings
+import weakref
 
 import numpy as np
 
@@ -96,6 +98,30 @@ def _same_bytes(a: np.ndarray, b: np.ndarray) -> bool:
     return a.nbytes == b.nbytes and _memcmp(a.ctypes.data, b.ctypes.data, a.nbytes) == 0
 
 
+class _DeviceStore:
+    """The device copy of one host variable store, shared by every program that runs on that store (fit,
+    evaluate and predict of a model; a tape block's gradient program and its update), with a mirror of what
+    the device holds: a program uploads only when the host copy changed since the device was last in step."""
+
+    _all: dict = {}  # id(host store) -> (weak reference to it, its _DeviceStore)
+
+    def __init__(self, cuda, host: np.ndarray, stream):
+        self.device = cuda.device_array(host.shape, np.float32, stream=stream)
+        self.device.copy_to_device(host, stream=stream)
+        self.mirror = host.copy()
+
+    @classmethod
+    def of(cls, cuda, host: np.ndarray, stream) -> _DeviceStore:
+        entry = cls._all.get(id(host))
+        if entry is not None and entry[0]() is host and entry[1].device.shape == host.shape:
+            return entry[1]
+        for key in [k for k, (ref, _) in cls._all.items() if ref() is None]:
+            del cls._all[key]
+        found = cls(cuda, host, stream)
+        cls._all[id(host)] = (weakref.ref(host), found)
+        return found
+
+
 class _SimulatedLaunch:
     """A simulated kernel with the grid it was configured with (`kernel[grid, block]` returns the kernel)."""
 
@@ -127,9 +153,8 @@ class CudaProgram:
         self._span = _variable_span(graph, layout)
         self.from_cache = False
         self._identity = np.arange(self.batch_size)
-        self._store = None  # device copy of the store, the host array it mirrors, and that mirror
-        self._store_host = None
-        self._mirror: np.ndarray | None = None
+        self._store = None  # the device copy of the store (a _DeviceStore's array)
+        self._shared: _DeviceStore | None = None
         self._data: list = []  # device buffers (rows, features), grown as needed
         self._data_sources: list = []  # the host arrays they hold
         self._scratch: list = []
@@ -156,20 +181,21 @@ class CudaProgram:
 
     def _sync_store_in(self, store: np.ndarray) -> None:
         """Uploads the part of the store this program uses, unless it is what the device holds already."""
-        lo, hi = self._span
-        if self._store is not None and store is self._store_host and _same_bytes(store[lo:hi], self._mirror):
-            return
-        if self._store is None or self._store.shape != store.shape:
-            self._store = self.cuda.device_array(store.shape, np.float32, stream=self.stream)
+        shared = self._shared = _DeviceStore.of(self.cuda, store, self.stream)
+        if shared.device is not self._store:  # the launch plans and graphs hold the old address
+            self._store = shared.device
             self._invalidate()
-        self._head(self._store, lo, hi).copy_to_device(store[lo:hi], stream=self.stream)
-        self._store_host, self._mirror = store, store[lo:hi].copy()
+        lo, hi = self._span
+        if not _same_bytes(store[lo:hi], shared.mirror[lo:hi]):
+            self._head(self._store, lo, hi).copy_to_device(store[lo:hi], stream=self.stream)
+            shared.mirror[lo:hi] = store[lo:hi]
 
     def _sync_store_out(self, store: np.ndarray) -> None:
         lo, hi = self._span
-        self._head(self._store, lo, hi).copy_to_host(self._mirror, stream=self.stream)
+        mirror = self._shared.mirror[lo:hi]
+        self._head(self._store, lo, hi).copy_to_host(mirror, stream=self.stream)
         self.stream.synchronize()
-        store[lo:hi] = self._mirror
+        store[lo:hi] = mirror
 
     def _head(self, buffer, lo: int, hi: int):
         """`buffer[lo:hi]`, kept: slicing a device array costs tens of microseconds of Python."""

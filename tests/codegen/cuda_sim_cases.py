@@ -127,6 +127,44 @@ def test_dense_model_trains_to_the_same_weights_as_on_the_cpu():
     np.testing.assert_allclose(results["cuda"][2], results["cpu"][2], rtol=1e-4, atol=1e-6)
 
 
+def _train_in_custom_loops(model, x, y) -> list[float]:
+    """Two steps of a plain tape loop, then two of a `kgraph.function` step; returns the latter's losses."""
+    optimizer, loss_fn = kgraph.optimizers.Adam(0.05), kgraph.losses.CategoricalCrossentropy()
+
+    def step(x, y):
+        with kgraph.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True))
+        gradients = tape.gradient(loss, model.trainable_weights)
+        optimizer.apply_gradients(zip(gradients, model.trainable_weights, strict=True))
+        return loss
+
+    for _ in range(2):
+        step(x, y)
+    compiled = kgraph.function(step)
+    return [float(compiled(x, y)) for _ in range(2)]
+
+
+def test_custom_loops_run_on_the_gpu_as_on_the_cpu():
+    """Tape programs (a gradient program, its update) share the model's device store; a host-side
+    `set_weights` between programs goes up before the next one reads the weights."""
+    x = RNG.random((6, 5), dtype=np.float32)
+    y = np.eye(3, dtype=np.float32)[RNG.integers(0, 3, 6)]
+    results = {}
+    for backend in ("cpu", "cuda"):
+        config.set_backend(backend)
+        model = _dense_model()
+        start = model.get_weights()
+        losses = _train_in_custom_loops(model, x, y)
+        trained = model.get_weights()
+        model.set_weights(start)
+        results[backend] = (trained, losses, model.predict(x, verbose=0))
+    assert not np.allclose(results["cpu"][0][0], start[0])
+    for a, b in zip(results["cpu"][0], results["cuda"][0], strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(results["cuda"][1], results["cpu"][1], rtol=1e-4)
+    np.testing.assert_allclose(results["cuda"][2], results["cpu"][2], rtol=1e-4, atol=1e-6)
+
+
 def _train_on_both(build, x, y, epochs=1):
     results = {}
     for backend in ("cpu", "cuda"):
