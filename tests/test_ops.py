@@ -34,6 +34,11 @@ CASES = {
     "maximum": (ops.maximum, np.maximum, (A, B)),
     "minimum": (ops.minimum, np.minimum, (A, B)),
     "where": (lambda a, b: ops.where(ops.greater(a, 0.0), a, b), lambda a, b: np.where(a > 0, a, b), (A, B)),
+    "where_infinite": (  # an infinite constant in generated source
+        lambda a: ops.where(ops.greater(a, 0.0), a, -np.inf),
+        lambda a: np.where(a > 0, a, -np.inf),
+        (A,),
+    ),
     "clip": (lambda a: ops.clip(a, -0.5, 0.5), lambda a: np.clip(a, -0.5, 0.5), (A,)),
     "sum": (lambda a: ops.sum(a, axis=0), lambda a: a.sum(0), (A,)),
     "sum_all": (ops.sum, np.sum, (A,)),

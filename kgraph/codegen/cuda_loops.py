@@ -26,6 +26,7 @@ from kgraph.codegen.loops import (
     _loop_reads,
     column_closure,
     dims,
+    float_source,
     kernel_args,
     scalar_const,
 )
@@ -146,7 +147,7 @@ class CudaLoopWriter:
             return f"acc{value}" if self.is_red(value) else f"v{value}"
         const = scalar_const(self.graph, value)
         if const is not None:
-            return f"f32({const!r})"
+            return float_source(const)
         if self.graph.node(value).op == "batch_size":
             return "f32(n)"
         return f"{self.names[value]}{_INDEX[self.kind(value)]}"

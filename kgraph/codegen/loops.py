@@ -71,6 +71,15 @@ def dims(domain) -> tuple[str, str]:
     return rows, (as_src[-1] if as_src else "1")
 
 
+def float_source(value: float) -> str:
+    """A float32 literal as generated source (repr writes `inf` and `nan`, which are no Python names)."""
+    if np.isnan(value):
+        return "f32(np.nan)"
+    if np.isinf(value):
+        return "f32(np.inf)" if value > 0 else "f32(-np.inf)"
+    return f"f32({value!r})"
+
+
 def scalar_const(graph: Graph, value: int) -> float | None:
     node = graph.node(value)
     if node.op == "const" and np.size(node.attrs["value"]) == 1:
@@ -366,7 +375,7 @@ class _LoopWriter:
             return f"v{value}"
         const = scalar_const(self.graph, value)
         if const is not None:
-            return f"f32({const!r})"
+            return float_source(const)
         if self.graph.node(value).op == "batch_size":
             return "f32(n)"
         return f"{self.names[value]}{_INDEX[self.kind(value)]}"
@@ -496,7 +505,7 @@ def nd_element_expression(graph: Graph, n: int, loops: list[str], names: dict) -
     for value in _loop_reads(graph, n):
         const = scalar_const(graph, value)
         if const is not None:
-            args.append(f"f32({const!r})")
+            args.append(float_source(const))
             continue
         in_shape = graph.type(value).shape
         offset = rank - len(in_shape)
