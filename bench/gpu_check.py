@@ -35,6 +35,7 @@ def parse_args():
     parser.add_argument("--workloads", default="", help="comma-separated names (default: all)")
     parser.add_argument("--budget", type=float, default=210.0, help="seconds; later workloads are skipped")
     parser.add_argument("--no-custom-loop", action="store_true", help="skip the GradientTape check")
+    parser.add_argument("--profile", default="", help="workloads whose batch-1 predict is profiled")
     parser.add_argument("--seconds", type=float, default=2.0, help="timed training seconds per engine")
     return parser.parse_args()
 
@@ -156,7 +157,28 @@ def time_kgraph(workload, x, y, batch: int, seconds: float, tiny: bool) -> tuple
     model.predict(x1, verbose=0)
     latency = median_seconds(lambda: model.predict(x1, verbose=0), 5 if tiny else 200)
     say(f"  kgraph cuda: predict batch 1: {latency * 1e6:,.0f} us")
+    if workload.name in ARGS.profile.split(","):
+        profile_predict(model, x1)
     return train, latency
+
+
+def profile_predict(model, x1) -> None:
+    """Where a batch-1 predict's time goes on the host: the functions with the most time of their own."""
+    import cProfile
+    import io
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(100):
+        model.predict(x1, verbose=0)
+    profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(14)
+    lines = [line for line in out.getvalue().splitlines() if line.strip()]
+    say("  profile of 100 predict calls (top by own time):")
+    for line in lines[-16:]:
+        say("    " + line[:160])
 
 
 def median_seconds(fn, calls: int) -> float:
