@@ -47,6 +47,43 @@ def test_custom_loop_and_fit_take_the_same_steps():
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
+def test_recurrent_model_in_a_custom_loop_takes_the_steps_of_fit():
+    """Recurrent layers on a tape, where the batch is known: their filled masks and states take it."""
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 12, size=(16, 6)).astype(np.float32)
+    x[:, 4:] = 0.0  # padding: Embedding(mask_zero=True) masks the last steps
+    y = rng.integers(0, 2, size=(16, 1)).astype(np.float32)
+
+    def build():
+        kgraph.utils.set_random_seed(4)
+        return kgraph.Sequential(
+            [
+                kgraph.Input((6,)),
+                kgraph.layers.Embedding(12, 4, mask_zero=True),
+                kgraph.layers.LSTM(5, return_sequences=True),
+                kgraph.layers.GRU(3),
+                kgraph.layers.Dense(1, activation="sigmoid"),
+            ]
+        )
+
+    looped, fitted = build(), build()
+    optimizer = kgraph.optimizers.SGD(learning_rate=0.5)
+    for i in range(0, 16, 8):
+        with kgraph.GradientTape() as tape:
+            loss = ops.mean(kgraph.losses.binary_crossentropy(y[i : i + 8], looped(x[i : i + 8])))
+        grads = tape.gradient(loss, looped.trainable_weights)
+        optimizer.apply_gradients(zip(grads, looped.trainable_weights, strict=True))
+    fitted.compile(optimizer=kgraph.optimizers.SGD(learning_rate=0.5), loss="binary_crossentropy")
+    fitted.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    assert not np.allclose(looped.get_weights()[1], build().get_weights()[1])
+    for a, b in zip(looped.get_weights(), fitted.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    noisy = kgraph.Sequential([kgraph.Input((6, 2)), kgraph.layers.SimpleRNN(3, recurrent_dropout=0.5)])
+    with kgraph.GradientTape() as tape:
+        loss = ops.sum(noisy(x[:8, :, None].repeat(2, axis=-1), training=True))
+    assert all(np.isfinite(g).all() for g in tape.gradient(loss, noisy.trainable_weights))
+
+
 def test_tape_gradients_match_finite_differences():
     rng = np.random.default_rng(0)
     w = kgraph.Variable(rng.normal(size=(3, 4)).astype(np.float32), name="w")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from kgraph.codegen.cuda_loops import NT, SIMULATED
 from kgraph.ir.ops.recurrent_cpu import derivative, flat_view
-from kgraph.ir.ops.recurrent_layout import layout
+from kgraph.ir.ops.recurrent_layout import layout, with_static_batch
 from kgraph.ir.registry import get_op
 
 THREADS = 32 if SIMULATED else 128
@@ -395,4 +395,4 @@ WRITERS = {
 def register_lowerings() -> None:
     """Adds these writers under "cuda" to the recurrent ops that do not have one yet."""
     for op, writer in WRITERS.items():
-        get_op(op).lowerings.setdefault("cuda", writer)
+        get_op(op).lowerings.setdefault("cuda", with_static_batch(writer))

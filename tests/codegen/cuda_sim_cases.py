@@ -229,3 +229,20 @@ def test_recurrent_model_trains_as_on_the_cpu(make):
     x = RNG.random((4, 3, 2), dtype=np.float32)
     y = np.eye(2, dtype=np.float32)[RNG.integers(0, 2, 4)]
     _train_on_both(build, x, y)
+
+
+def test_recurrent_model_in_custom_loops_as_on_the_cpu():
+    """A tape program knows its batch from its shapes (its `n` is one row): the scan kernels must use it."""
+    x = RNG.random((4, 3, 2), dtype=np.float32)
+    y = np.eye(2, dtype=np.float32)[RNG.integers(0, 2, 4)]
+    trained = {}
+    for backend in ("cpu", "cuda"):
+        config.set_backend(backend)
+        kgraph.utils.set_random_seed(5)
+        model = kgraph.Sequential(
+            [kgraph.Input(shape=(3, 2)), kgraph.layers.LSTM(3), kgraph.layers.Dense(2, activation="softmax")]
+        )
+        trained[backend] = (_train_in_custom_loops(model, x, y), model.get_weights())
+    np.testing.assert_allclose(trained["cuda"][0], trained["cpu"][0], rtol=1e-4)
+    for a, b in zip(trained["cpu"][1], trained["cuda"][1], strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)

@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from kgraph.ir.builder import emit
-from kgraph.ir.ops.recurrent_layout import layout
+from kgraph.ir.ops.recurrent_layout import layout, with_static_batch
 from kgraph.ir.registry import OpDef, infer_error, register
 from kgraph.ir.types import TensorType, format_shape
 
@@ -289,7 +289,7 @@ def _cpu(kind):
 
         return WRITERS[kind](name, shapes, out_shape, attrs)
 
-    return writer
+    return with_static_batch(writer)
 
 
 register(OpDef("rnn_scan", "opaque", _scan_infer, _scan_reference, lowerings={"cpu": _cpu("scan")}))

@@ -33,3 +33,24 @@ def layout(attrs) -> Layout:
     names = ("h", "z", "r", "hh", "hop", "rhop")
     blocks = ((4 * u, 0, 2 * u, 0), (5 * u, 2 * u, u, 2 * u))
     return Layout(3, 1, 6 * u, {k: n * u for n, k in enumerate(names)}, 3 * u, blocks)
+
+
+def with_static_batch(writer):
+    """A recurrent kernel writer whose entry function `name(..., out, n[, stream])` reads `n` as the batch.
+
+    In a batch program `n` is the rows of the batch. A tape program (GradientTape, `kgraph.function`) runs its
+    whole feeds as one row (`n` is 1) and knows the batch from the shapes: the entry function rebinds `n`.
+    """
+
+    def write(name, shapes, out_shape, attrs):
+        source, views = writer(name, shapes, out_shape, attrs)
+        batch = shapes[0][0]
+        if batch is None:
+            return source, views
+        head = f"def {name}("
+        start = source.index(head) if source.startswith(head) else source.index("\n" + head) + 1
+        end = source.index(":\n", start) + 2
+        rebind = f"    n = {batch}  # a tape program's batch, fixed by its shapes\n"
+        return source[:end] + rebind + source[end:], views
+
+    return write

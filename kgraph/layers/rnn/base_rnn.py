@@ -247,17 +247,17 @@ class RecurrentLayer(Layer):
 
 def _filled(value: float, shape: tuple, like):
     """A constant tensor of `shape` (None: the batch of `like`), symbolic when `like` is."""
+    full = tuple(like.shape[0] if d is None else d for d in shape)  # a tape's batch is known
     if isinstance(like, Sym):
-        return emit("broadcast_to", value, shape=shape)
-    full = tuple(like.shape[0] if d is None else d for d in shape)
+        return emit("broadcast_to", value, shape=full)
     return np.full(full, value, np.float32)
 
 
 def _dropout_mask(like, shape: tuple, rate: float):
     """Keras's dropout mask of a recurrent layer: one draw per call, shared by every step."""
-    shape = tuple(None if i == 0 else d for i, d in enumerate(shape))
+    shape = (like.shape[0], *shape[1:])  # None in a batch program, the batch itself on a tape
     if isinstance(like, Sym):
         draw = ops.random_uniform(shape)
     else:
-        draw = np.random.default_rng().random((like.shape[0], *shape[1:])).astype(np.float32)
+        draw = np.random.default_rng().random(shape).astype(np.float32)
     return ops.where(ops.greater_equal(draw, rate), 1.0 / (1.0 - rate), 0.0)
