@@ -472,12 +472,12 @@ class Trainer(KerasStepAPI):
         """The kernels of each compiled program and why other fusions were not taken."""
         return "\n".join(f"{kind}: {p.graph.fusion}" for (kind, *_), p in self._programs.items())
 
-    def profile_kernels(self, kind: str = "train", repeats: int = 10) -> str:
+    def profile_kernels(self, kind: str = "train", repeats: int = 10, rows: int | None = None) -> str:
         """Times each kernel of the last compiled `kind` program ('train', 'test' or 'predict') on its last
-        batch. Profiling a training program runs its steps: the weights change."""
+        batch, or on its first `rows` rows. Profiling a training program runs its steps: weights change."""
         from kgraph.runtime.profile import format_profile, profile_kernels
 
         programs = [p for (k, *_), p in self._programs.items() if k == kind and hasattr(p, "module")]
         if not programs:
             raise ValueError(f"No compiled '{kind}' program to profile: run fit, evaluate or predict first.")
-        return format_profile(profile_kernels(programs[-1], self._store_array()[0], repeats))
+        return format_profile(profile_kernels(programs[-1], self._store_array()[0], repeats, rows))

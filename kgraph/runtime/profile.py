@@ -31,8 +31,11 @@ def _step_calls(source: str) -> tuple[str, list[str]]:
     return match.group(1), [line.strip() for line in match.group(2).splitlines() if line.strip() != "pass"]
 
 
-def profile_kernels(program, store: np.ndarray, repeats: int = 10) -> list[KernelTime]:
-    """Mean time of each kernel of `program` over `repeats` calls, at the program's batch size.
+def profile_kernels(
+    program, store: np.ndarray, repeats: int = 10, rows: int | None = None
+) -> list[KernelTime]:
+    """Mean time (KernelTime) of each kernel of `program` over `repeats` calls, on `rows` rows (default: the
+    program's batch size; 1 shows where a batch-1 predict's time goes).
 
     The data inputs are the program's scratch rows: the rows of its last batch.
     """
@@ -40,7 +43,8 @@ def profile_kernels(program, store: np.ndarray, repeats: int = 10) -> list[Kerne
         raise ValueError("Run the program once before profiling it: its kernels read the last batch's rows.")
     params, calls = _step_calls(program.source)
     namespace = program.module.__dict__
-    args = (store, program.consts, program.arena, *program.scratch, program.batch_size)
+    rows = program.batch_size if rows is None else min(rows, program.batch_size)
+    args = (store, program.consts, program.arena, *program.scratch, rows)
     times = []
     for i, call in enumerate(calls):
         name = f"_profile_{i}"

@@ -232,3 +232,18 @@ def test_backend_selection_reaches_the_programs(monkeypatch):
         model.fit(x, y, verbose=0)
     monkeypatch.delenv("KGRAPH_BACKEND")
     config.reload()
+
+
+def test_profile_kernels_times_every_kernel_of_a_program():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    x = np.random.default_rng(0).random((8, 4), dtype=np.float32)
+    with pytest.raises(ValueError, match="predict"):
+        model.profile_kernels("predict")
+    before = model.predict(x, batch_size=8, verbose=0)
+    report = model.profile_kernels("predict", repeats=2, rows=1)
+    program = [p for (kind, *_), p in model._programs.items() if kind == "predict"][-1]
+    kernels = [k.name for k in program.graph.fusion.kernels]
+    assert report.splitlines()[0].startswith(f"{len(kernels)} kernels, ")
+    assert all(name in report for name in kernels), report
+    np.testing.assert_array_equal(model.predict(x, batch_size=8, verbose=0), before)
