@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
+import networkx as nx
 import numpy as np
 
 from kgraph.ir.builder import Sym
@@ -55,11 +56,23 @@ def _same_entry(entry: tuple, op: str, inputs: tuple, attrs: dict) -> bool:
     return entry[0] == op and entry[1] == inputs and _same_attrs(entry[2], attrs)
 
 
+class _Attributes:
+    """The `graph` attribute dict of a networkx graph, without the graph (see TapeGraph)."""
+
+    def __init__(self):
+        self.graph: dict = {}
+
+
 class TapeGraph(Graph):
     """The graph of one tape: replays a recording of its call site while the ops match, records otherwise."""
 
     def __init__(self, recordings: list[Recording]):
-        Graph.__init__(self)
+        # While it replays, the graph holds no nodes: only the attribute dict of a networkx graph, which is
+        # made (2 us, a third of a replayed step's bookkeeping) when the block leaves its recordings.
+        if recordings:
+            Graph.__init__(self, nx=_Attributes())
+        else:
+            Graph.__init__(self)
         self.nx.graph["feeds"] = {}
         self.marked: list[int] = []  # values the program returns besides the target (a model's outputs)
         self._feed_nodes: dict[int, int] = {}  # id(array) -> its input node: one feed per array object
@@ -109,6 +122,9 @@ class TapeGraph(Graph):
     def _materialize(self) -> None:
         """The block left every recording: the matched prefix becomes real nodes, and tracing records on."""
         current, k = self._recording, self._cursor
+        if isinstance(self.nx, _Attributes):
+            attributes, self.nx = self.nx.graph, nx.DiGraph()
+            self.nx.graph = attributes
         self._log = list(current.log[:k])
         self._spans = {start: span for start, span in current.spans.items() if span[1] <= k}
         for node_id in range(k):
