@@ -8,7 +8,7 @@ from __future__ import annotations
 from kgraph import config
 from kgraph.codegen.cpu import ProgramLayout
 from kgraph.ir.graph import Graph
-from kgraph.runtime.cuda_program import cuda_unavailable_reason, simulated
+from kgraph.runtime.cuda_program import CudaProgram, cuda_unavailable_reason, simulated
 from kgraph.runtime.program import CompiledProgram, InterpretedProgram
 
 
@@ -40,7 +40,5 @@ def make_program(planned: Graph, layout: ProgramLayout, title: str):
     if backend == "numpy":
         return InterpretedProgram(planned, layout, title)
     if backend == "cuda":
-        from kgraph.runtime.cuda_program import CudaProgram
-
         return CudaProgram(planned, layout, title)
     return CompiledProgram(planned, layout, title, threads=config.num_threads())
