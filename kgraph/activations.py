@@ -7,15 +7,25 @@ keep. `get`, `serialize` and `deserialize` resolve activations by the names Kera
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
 from kgraph import ops
+from kgraph.ops.activation_ops import (  # noqa: F401 - activations by these names too
+    celu,
+    elu,
+    hard_sigmoid,
+    hard_silu,
+    hard_swish,
+    hard_tanh,
+    leaky_relu,
+    relu6,
+    selu,
+    silu,
+    softsign,
+    swish,
+)
 from kgraph.saving.object_registration import get_registered_name
-
-_SELU_ALPHA = 1.6732632423543772848170429916717
-_SELU_SCALE = 1.0507009873554804934193349852946
 
 
 def relu(x, negative_slope: float = 0.0, max_value: float | None = None, threshold: float = 0.0):
@@ -54,17 +64,6 @@ def relu(x, negative_slope: float = 0.0, max_value: float | None = None, thresho
     return positive - float(negative_slope) * negative
 
 
-def leaky_relu(x, negative_slope: float = 0.2):
-    """`x` where `x >= 0`, else `negative_slope * x`."""
-    return ops.where(ops.greater_equal(x, 0.0), x, float(negative_slope) * x)
-
-
-def relu6(x):
-    """`min(max(x, 0), 6)`."""
-    # The constant comes first so that at x == 6 the gradient goes to it, as jax.nn.relu6's does.
-    return ops.minimum(6.0, ops.relu(x))
-
-
 def sigmoid(x):
     """`1 / (1 + exp(-x))`."""
     return ops.sigmoid(x)
@@ -95,39 +94,9 @@ def exponential(x):
     return ops.exp(x)
 
 
-def elu(x, alpha: float = 1.0):
-    """`x` where `x > 0`, else `alpha * (exp(x) - 1)`."""
-    positive = ops.greater(x, 0.0)
-    # expm1 sees only non-positive values, so a large x cannot overflow into the unused branch.
-    return ops.where(positive, x, float(alpha) * ops.expm1(ops.where(positive, 0.0, x)))
-
-
-def selu(x):
-    """Scaled ELU: `scale * elu(x, alpha)` with the self-normalizing constants."""
-    return _SELU_SCALE * elu(x, _SELU_ALPHA)
-
-
-def celu(x, alpha: float = 1.0):
-    """`max(x, 0) + alpha * (exp(min(x, 0) / alpha) - 1)`."""
-    return ops.maximum(x, 0.0) + float(alpha) * ops.expm1(ops.minimum(x, 0.0) / float(alpha))
-
-
 def softplus(x):
     """`log(1 + exp(x))`, computed without overflow."""
     return ops.softplus(x)
-
-
-def softsign(x):
-    """`x / (|x| + 1)`."""
-    return x / (ops.abs(x) + 1.0)
-
-
-def silu(x):
-    """Sigmoid linear unit (swish): `x * sigmoid(x)`."""
-    return x * ops.sigmoid(x)
-
-
-swish = silu
 
 
 def gelu(x, approximate: bool = False):
@@ -135,30 +104,9 @@ def gelu(x, approximate: bool = False):
 
     Args:
         x: Input tensor.
-        approximate: Use the tanh approximation instead of the exact erf form.
+        approximate: Use the tanh approximation instead of the exact erf form (the default of `ops.gelu`).
     """
-    if approximate:
-        inner = math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3.0)
-        return x * (0.5 * (1.0 + ops.tanh(inner)))
-    return 0.5 * x * (1.0 + ops.erf(x * math.sqrt(0.5)))
-
-
-def hard_sigmoid(x):
-    """Piecewise linear sigmoid: `relu6(x + 3) / 6`."""
-    return relu6(x + 3.0) / 6.0
-
-
-def hard_silu(x):
-    """`x * hard_sigmoid(x)`."""
-    return x * hard_sigmoid(x)
-
-
-hard_swish = hard_silu
-
-
-def hard_tanh(x):
-    """`x` clipped to [-1, 1]."""
-    return ops.where(ops.greater(x, 1.0), 1.0, ops.where(ops.less(x, -1.0), -1.0, x))
+    return ops.gelu(x, approximate=approximate)
 
 
 def mish(x):

@@ -1,5 +1,7 @@
 """kgraph.ops against numpy: eagerly on arrays, and traced and compiled (through kgraph.function)."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -60,6 +62,35 @@ CASES = {
     "relu": (ops.relu, lambda a: np.maximum(a, 0), (A,)),
     "sigmoid": (ops.sigmoid, lambda a: 1 / (1 + np.exp(-a)), (A,)),
     "tanh": (ops.tanh, np.tanh, (A,)),
+    "leaky_relu": (ops.leaky_relu, lambda a: np.where(a >= 0, a, 0.2 * a), (A,)),
+    "relu6": (lambda a: ops.relu6(4.0 * a), lambda a: np.clip(4.0 * a, 0, 6), (A,)),
+    "elu": (lambda a: ops.elu(a, alpha=0.5), lambda a: np.where(a > 0, a, 0.5 * np.expm1(a)), (A,)),
+    "selu": (
+        ops.selu,
+        lambda a: 1.0507009873554805 * np.where(a > 0, a, 1.6732632423543772 * np.expm1(a)),
+        (A,),
+    ),
+    "celu": (ops.celu, lambda a: np.maximum(a, 0) + np.expm1(np.minimum(a, 0)), (A,)),
+    "softsign": (ops.softsign, lambda a: a / (np.abs(a) + 1), (A,)),
+    "silu": (ops.silu, lambda a: a / (1 + np.exp(-a)), (A,)),
+    "swish": (ops.swish, lambda a: a / (1 + np.exp(-a)), (A,)),
+    "gelu_tanh_by_default": (  # keras.ops.gelu approximates; keras.activations.gelu does not
+        ops.gelu,
+        lambda a: 0.5 * a * (1 + np.tanh(np.sqrt(2 / np.pi) * (a + 0.044715 * a**3))),
+        (A,),
+    ),
+    "gelu_exact": (
+        lambda a: ops.gelu(a, approximate=False),
+        lambda a: a * 0.5 * (1 + np.vectorize(math.erf)(a / np.sqrt(2))),
+        (A,),
+    ),
+    "hard_sigmoid": (lambda a: ops.hard_sigmoid(3.0 * a), lambda a: np.clip((3.0 * a + 3) / 6, 0, 1), (A,)),
+    "hard_silu": (
+        lambda a: ops.hard_silu(3.0 * a),
+        lambda a: 3.0 * a * np.clip((3.0 * a + 3) / 6, 0, 1),
+        (A,),
+    ),
+    "hard_tanh": (lambda a: ops.hard_tanh(2.0 * a), lambda a: np.clip(2.0 * a, -1, 1), (A,)),
     "operators": (lambda a, b: (a + b) * a - b / 2.0, lambda a, b: (a + b) * a - b / 2.0, (A, B)),
     "matmul_operator": (lambda a, m: a @ m, lambda a, m: a @ m, (A, M)),
     "slices": (lambda a: a[:, 1:3] + a[1:2, :2], lambda a: a[:, 1:3] + a[1:2, :2], (A,)),

@@ -6,5 +6,6 @@ activations, losses, metrics and optimizers are all written with these functions
 (`ops.nn`) are compositions of window ops.
 """
 
+from kgraph.ops.activation_ops import *  # noqa: F403
 from kgraph.ops.array_ops import *  # noqa: F403
 from kgraph.ops.nn import average_pool, conv, conv_transpose, depthwise_conv, max_pool, separable_conv  # noqa: F401
