@@ -21,6 +21,10 @@ def _softmax(x, axis=-1):
     return e / e.sum(axis=axis, keepdims=True)
 
 
+def _outer_of_last_column(a):
+    return a[..., -1][:, None] * a[None, 1]
+
+
 # name -> (kgraph function of the inputs, numpy reference, inputs)
 CASES = {
     "add": (ops.add, np.add, (A, B)),
@@ -94,6 +98,17 @@ CASES = {
     "operators": (lambda a, b: (a + b) * a - b / 2.0, lambda a, b: (a + b) * a - b / 2.0, (A, B)),
     "matmul_operator": (lambda a, m: a @ m, lambda a, m: a @ m, (A, M)),
     "slices": (lambda a: a[:, 1:3] + a[1:2, :2], lambda a: a[:, 1:3] + a[1:2, :2], (A,)),
+    "ellipsis_and_newaxis": (
+        lambda a: a[..., -1][:, None] * a[None, 1],
+        lambda a: a[..., -1][:, None] * a[None, 1],
+        (A,),
+    ),
+    "more_operators": (
+        lambda a, p: abs(a) ** 2.0 + 2.0**a - (a % 0.7) * (p // 0.5) + a.T.T,
+        lambda a, p: abs(a) ** 2.0 + 2.0**a - (a % 0.7) * (p // 0.5) + a.T.T,
+        (A, P),
+    ),
+    "matmul_array_on_the_left": (lambda a: M.T @ a.T, lambda a: M.T @ a.T, (A,)),
 }
 
 

@@ -78,11 +78,36 @@ class Sym:
     def __pow__(self, other):
         return emit("pow", self, other)
 
+    def __rpow__(self, other):
+        return emit("pow", other, self)
+
+    def __floordiv__(self, other):
+        return emit("floor", emit("div", self, other))
+
+    def __rfloordiv__(self, other):
+        return emit("floor", emit("div", other, self))
+
+    def __mod__(self, other):  # numpy's remainder: the sign of the divisor
+        return emit("sub", self, emit("mul", self // other, other))
+
+    def __rmod__(self, other):
+        return emit("sub", other, emit("mul", other // self, self))
+
     def __neg__(self):
         return emit("neg", self)
 
+    def __abs__(self):
+        return emit("abs", self)
+
     def __matmul__(self, other):
         return emit("matmul", self, other)
+
+    def __rmatmul__(self, other):
+        return emit("matmul", other, self)
+
+    @property
+    def T(self):  # noqa: N802 - numpy's name
+        return emit("transpose", self, perm=tuple(reversed(range(self.ndim))))
 
     def __gt__(self, other):
         return emit("greater", self, other)
@@ -97,30 +122,38 @@ class Sym:
         return emit("less_equal", self, other)
 
     def __getitem__(self, index):
-        """Basic indexing: integers and step-1 slices on non-batch axes (numpy semantics)."""
-        index = index if isinstance(index, tuple) else (index,)
-        value, dropped = self, []
-        for axis, item in enumerate(index):
-            size = self.shape[axis]
-            if isinstance(item, slice) and item == slice(None):
+        """Basic indexing as numpy's: integers and step-1 slices on non-batch axes, `...` and `None`."""
+        items = index if isinstance(index, tuple) else (index,)
+        if any(item is Ellipsis for item in items):
+            at = items.index(Ellipsis)
+            spread = self.ndim - sum(item is not None for item in items) + 1
+            items = items[:at] + (slice(None),) * spread + items[at + 1 :]
+        if sum(item is not None for item in items) > self.ndim:
+            raise IndexError(f"Too many indices {index!r} for a tensor of shape {self.shape}.")
+        value, shape, axis = self, [], 0
+        for item in items:
+            if item is None:
+                shape.append(1)
                 continue
-            if (
-                size is None
-                or not isinstance(item, int | slice)
-                or (isinstance(item, slice) and item.step not in (None, 1))
-            ):
-                raise IndexError(
-                    f"Unsupported index {item!r} on axis {axis} of a tensor of shape {self.shape}."
-                )
-            start, stop, _ = (slice(item, item + 1 or None) if isinstance(item, int) else item).indices(size)
-            value = emit("slice", value, axis=axis, start=start, stop=stop)
-            if isinstance(item, int):
-                dropped.append(axis)
-        if dropped:
-            value = emit(
-                "reshape", value, shape=tuple(d for i, d in enumerate(value.shape) if i not in dropped)
-            )
-        return value
+            size = self.shape[axis]
+            if not (isinstance(item, slice) and item == slice(None)):
+                if (
+                    size is None
+                    or not isinstance(item, int | slice)
+                    or (isinstance(item, slice) and item.step not in (None, 1))
+                ):
+                    raise IndexError(
+                        f"Unsupported index {item!r} on axis {axis} of a tensor of shape {self.shape}: "
+                        "integers and step-1 slices of axes other than the batch, `...` and `None`."
+                    )
+                whole = slice(item, item + 1 or None) if isinstance(item, int) else item
+                start, stop, _ = whole.indices(size)
+                value = emit("slice", value, axis=axis, start=start, stop=stop)
+            if not isinstance(item, int):
+                shape.append(value.shape[axis])
+            axis += 1
+        shape += value.shape[axis:]
+        return value if tuple(shape) == tuple(value.shape) else emit("reshape", value, shape=tuple(shape))
 
     def numpy(self) -> np.ndarray:
         """The value computed for this tensor by the last `GradientTape.gradient` over its graph."""
