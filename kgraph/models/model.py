@@ -114,8 +114,16 @@ class Model(ModelSavingMixin, Trainer, Layer):
                 return outputs
         graph = current_graph()
         if getattr(graph, "call_span", None) is None:
-            return super().__call__(inputs, training=training, **kwargs)
-        return self._call_on_tape(graph, inputs, training, kwargs)
+            return self._structured(super().__call__(inputs, training=training, **kwargs))
+        return self._structured(self._call_on_tape(graph, inputs, training, kwargs))
+
+    def _structured(self, outputs):
+        """The outputs as the model was built: a dict by the keys it was given (as Keras returns them from a
+        call and from predict), else as they are (one tensor or a list)."""
+        if getattr(self, "_output_dict_keys", None) is None:
+            return outputs
+        flat = outputs if isinstance(outputs, list | tuple) else [outputs]
+        return dict(zip(self._output_dict_keys, flat, strict=True))
 
     def _call_on_tape(self, graph, inputs, training, kwargs):
         """A call inside a GradientTape: a functional model's call is recorded once and then skipped."""
@@ -156,7 +164,13 @@ class Model(ModelSavingMixin, Trainer, Layer):
                 kwargs.setdefault("mask", mask)
             out = node.layer(arg, training=training, **kwargs)
             out_masks = node.layer.compute_mask(arg, mask)
-            outs = out if isinstance(out, list | tuple) else [out]
+            outs = (
+                list(out.values())
+                if isinstance(out, dict)
+                else out
+                if isinstance(out, list | tuple)
+                else [out]
+            )
             out_masks = out_masks if isinstance(out_masks, list | tuple) else [out_masks] * len(outs)
             for t, v, m in zip(node.outputs, outs, out_masks, strict=True):
                 values[id(t)] = v
@@ -236,3 +250,10 @@ def _topological_nodes(inputs: list[KerasTensor], outputs: list[KerasTensor]) ->
     for t in outputs:
         visit(t, ())
     return ordered
+
+
+def _flat_outputs(out) -> list:
+    """A layer's outputs as a list (a nested model built with a dict of outputs returns a dict)."""
+    if isinstance(out, dict):
+        return list(out.values())
+    return list(out) if isinstance(out, list | tuple) else [out]

@@ -97,6 +97,8 @@ def _inputs(graph: Graph, prefix: str, shapes) -> list[Sym]:
 
 def _forward(model, xs, training: bool) -> list[Sym]:
     outputs = model(xs if len(xs) > 1 else xs[0], training=training)
+    if isinstance(outputs, dict):
+        return list(outputs.values())
     return list(outputs) if isinstance(outputs, list | tuple) else [outputs]
 
 

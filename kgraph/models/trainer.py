@@ -401,7 +401,7 @@ class Trainer(KerasStepAPI):
                 f"x contains NaN values (row {nan_row}). Clean or impute the data before predicting."
             )
         outputs = [r.reshape((total, *t.shape[1:])) for r, t in zip(results, self.outputs, strict=True)]
-        return outputs[0] if len(outputs) == 1 else outputs
+        return self._structured(outputs[0] if len(outputs) == 1 else outputs)
 
     def _output_sizes(self) -> list[int]:
         return [math.prod(t.shape[1:]) for t in self.outputs]

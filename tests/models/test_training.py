@@ -122,6 +122,30 @@ def test_functional_model_with_two_inputs_two_outputs_and_a_shared_layer():
     assert len(model.weights) == 6  # the shared layer's weights count once
 
 
+def test_a_model_built_with_a_dict_of_outputs_returns_dicts_as_in_keras():
+    inputs = layers.Input((4,))
+    hidden = layers.Dense(6, activation="tanh")(inputs)
+    head = layers.Dense(3, activation="softmax")
+    outputs = {"reg": layers.Dense(1)(hidden), "cls": head(hidden)}
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer="sgd", loss={"reg": "mse", "cls": "categorical_crossentropy"})
+    rng = np.random.default_rng(0)
+    x, y1, y2 = rng.normal(size=(16, 4)), rng.normal(size=(16, 1)), np.eye(3)[rng.integers(0, 3, 16)]
+    model.fit(x, {"reg": y1, "cls": y2}, batch_size=8, epochs=1, verbose=0)
+    predicted = model.predict(x, verbose=0)
+    assert list(predicted) == ["reg", "cls"] and predicted["cls"].shape == (16, 3)
+    called = model(x.astype(np.float32))
+    assert list(called) == ["reg", "cls"]
+    np.testing.assert_allclose(called["reg"], predicted["reg"], rtol=1e-5)
+    with keras.GradientTape() as tape:  # a custom loop indexes the outputs by name too
+        out = model(x.astype(np.float32))
+        loss = keras.ops.mean(keras.ops.square(out["reg"] - y1.astype(np.float32)))
+    weights = model.trainable_weights
+    unreached = {id(w) for w in head.trainable_weights}
+    for weight, grad in zip(weights, tape.gradient(loss, weights), strict=True):
+        assert (grad is None) == (id(weight) in unreached)  # the classifier head does not reach this loss
+
+
 def test_callbacks_early_stopping_and_lambda():
     x, y, _ = _data(64)
     model = _model()
