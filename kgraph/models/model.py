@@ -108,6 +108,15 @@ class Model(ModelSavingMixin, Trainer, Layer):
 
     def __call__(self, inputs, training=None, **kwargs):
         """Symbolic inputs trace the model; a numpy array at inference runs the compiled predict program."""
+        if isinstance(inputs, dict) and not self._subclassed:
+            missing = [name for name in self.input_names if name not in inputs]
+            if missing:
+                raise ValueError(
+                    f"Model '{self.name}' expects inputs named {self.input_names}; the dict it received "
+                    f"(keys {list(inputs)}) lacks {missing}."
+                )
+            flat = [inputs[name] for name in self.input_names]
+            inputs = flat if len(flat) > 1 else flat[0]
         if not training and not kwargs and isinstance(inputs, np.ndarray) and current_graph() is None:
             outputs = self._predict_quietly(inputs, max(len(inputs), 1))
             if outputs is not None:

@@ -146,6 +146,21 @@ def test_a_model_built_with_a_dict_of_outputs_returns_dicts_as_in_keras():
         assert (grad is None) == (id(weight) in unreached)  # the classifier head does not reach this loss
 
 
+def test_a_model_built_with_a_dict_of_inputs_takes_dicts_everywhere():
+    a, b = layers.Input((3,), name="a"), layers.Input((2,), name="b")
+    model = keras.Model({"a": a, "b": b}, layers.Dense(1)(layers.concatenate([a, b])))
+    rng = np.random.default_rng(0)
+    x = {"a": rng.normal(size=(6, 3)).astype(np.float32), "b": rng.normal(size=(6, 2)).astype(np.float32)}
+    predicted = model.predict(x, verbose=0)
+    np.testing.assert_allclose(model(x), predicted, rtol=1e-5)
+    np.testing.assert_allclose(model({"b": x["b"], "a": x["a"]}), predicted, rtol=1e-5)  # by name, any order
+    with keras.GradientTape() as tape:
+        loss = keras.ops.sum(model(x))
+    assert tape.gradient(loss, model.trainable_weights)[0].shape == (5, 1)
+    with pytest.raises(ValueError, match="lacks"):
+        model({"a": x["a"]})
+
+
 def test_callbacks_early_stopping_and_lambda():
     x, y, _ = _data(64)
     model = _model()
