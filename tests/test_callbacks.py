@@ -417,3 +417,76 @@ def test_progbar_logger_evaluate_and_predict_print(clock):
     # Logs pass through as given (Keras prints every key); predict shows no values.
     assert re.fullmatch(r"3/3 ━{20} 0s \d+ms/step - loss: 0\.2500 - outputs: 7\.0000", out[-2]), out[-2]
     assert re.fullmatch(r"3/3 ━{20} 0s \d+ms/step", out[-1]), out[-1]
+
+
+def _run_reduce_lr(callback, values, monitor="val_loss"):
+    """The learning rate after each epoch of scripted monitored values."""
+    model = FakeModel()
+    callback.set_model(model)
+    callback.on_train_begin()
+    rates = []
+    for epoch, value in enumerate(values):
+        logs = {monitor: value}
+        callback.on_epoch_end(epoch, logs)
+        rates.append(model.optimizer.learning_rate)
+        assert logs["learning_rate"] == pytest.approx(rates[-2] if epoch else 0.01)
+    return rates
+
+
+REDUCE_LR_CASES = [
+    ({"patience": 1, "factor": 0.5}, [1.0, 1.0, 0.9, 0.95, 0.95, 0.95], "val_loss"),
+    ({"patience": 0, "factor": 0.5, "cooldown": 2}, [1.0, 1.2, 1.3, 1.4, 1.5, 1.6], "val_loss"),
+    ({"patience": 1, "factor": 0.1, "min_lr": 0.0005}, [1.0] * 6, "val_loss"),
+    ({"patience": 1, "min_delta": 0.2}, [1.0, 0.9, 0.85, 0.5, 0.45], "val_loss"),
+    ({"patience": 1, "factor": 0.5, "mode": "max"}, [0.5, 0.6, 0.55, 0.54, 0.7], "val_accuracy"),
+]
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("kwargs, values, monitor", REDUCE_LR_CASES)
+def test_reduce_lr_on_plateau_matches_keras(kwargs, values, monitor):
+    keras = _keras()
+    ours = _run_reduce_lr(cb.ReduceLROnPlateau(monitor=monitor, **kwargs), values, monitor)
+    theirs = _run_reduce_lr(keras.callbacks.ReduceLROnPlateau(monitor=monitor, **kwargs), values, monitor)
+    assert ours == pytest.approx(theirs)
+    assert ours[-1] < 0.01
+
+
+def test_reduce_lr_on_plateau_in_fit_and_its_checks(capsys):
+    import kgraph
+
+    model = kgraph.Sequential([kgraph.Input((2,)), kgraph.layers.Dense(1)])
+    model.compile(optimizer=kgraph.optimizers.SGD(0.01), loss="mse")
+    x = np.ones((8, 2), np.float32)
+    # The first epoch sets the best loss; no later one beats it by 10, so each reduces the rate.
+    reduce = cb.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=10.0, verbose=1)
+    history = model.fit(x, x[:, :1], epochs=3, verbose=0, callbacks=[reduce])
+    assert history.history["learning_rate"] == pytest.approx([0.01, 0.01, 0.005])
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.0025)
+    # The rate is a float32 variable, as in Keras: 0.01 * 0.5 prints as 0.004999999888241291.
+    assert "Epoch 2: ReduceLROnPlateau reducing learning rate to 0.00499999" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="factor >= 1.0"):
+        cb.ReduceLROnPlateau(factor=1.5)
+    with pytest.warns(UserWarning, match="not available"):
+        _run_reduce_lr(cb.ReduceLROnPlateau(monitor="val_auc"), [1.0], "val_loss")
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("append", [False, True])
+def test_csv_logger_writes_what_keras_writes(tmp_path, append):
+    keras = _keras()
+    epochs = [{"loss": 0.5, "accuracy": 0.75}, {"loss": 0.25, "accuracy": 0.875}]
+    texts = []
+    for lib, name in ((cb, "ours.csv"), (keras.callbacks, "theirs.csv")):
+        path = tmp_path / name
+        path.write_text("epoch;accuracy;loss\n0;0.5;1.0\n" if append else "old")
+        logger = lib.CSVLogger(str(path), separator=";", append=append)
+        logger.set_model(FakeModel())
+        for _ in range(2):  # two fits: the second appends only when asked to
+            logger.on_train_begin()
+            for epoch, logs in enumerate(epochs):
+                logger.on_epoch_end(epoch, dict(logs))
+            logger.on_train_end()
+        texts.append(path.read_text())
+    assert texts[0] == texts[1]
+    assert texts[0].splitlines()[-1] == "1;0.875;0.25;NA;NA"

@@ -5,7 +5,7 @@ dicts of Python floats that are already running averages. `training` holds the b
 that watch training; `saving` those that write to disk.
 """
 
-from kgraph.callbacks.saving import BackupAndRestore, ModelCheckpoint
+from kgraph.callbacks.saving import BackupAndRestore, CSVLogger, ModelCheckpoint
 from kgraph.callbacks.training import (
     Callback,
     CallbackList,
@@ -14,11 +14,13 @@ from kgraph.callbacks.training import (
     LambdaCallback,
     LearningRateScheduler,
     ProgbarLogger,
+    ReduceLROnPlateau,
     TerminateOnNaN,
 )
 
 __all__ = [
     "BackupAndRestore",
+    "CSVLogger",
     "Callback",
     "CallbackList",
     "EarlyStopping",
@@ -27,5 +29,6 @@ __all__ = [
     "LearningRateScheduler",
     "ModelCheckpoint",
     "ProgbarLogger",
+    "ReduceLROnPlateau",
     "TerminateOnNaN",
 ]

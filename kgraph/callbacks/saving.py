@@ -6,6 +6,7 @@ the previous checkpoint intact.
 
 from __future__ import annotations
 
+import csv
 import json
 import operator
 import os
@@ -297,3 +298,71 @@ class BackupAndRestore(Callback):
     def on_train_end(self, logs: dict | None = None) -> None:
         if self.delete_checkpoint and os.path.exists(self.backup_dir):
             shutil.rmtree(self.backup_dir)
+
+
+class CSVLogger(Callback):
+    """Streams the logs of each epoch to a CSV file: an `epoch` column, then every log in sorted order.
+
+    Args:
+        filename: Path of the CSV file.
+        separator: The column separator.
+        append: Whether to append to an existing file (its header is kept) rather than overwrite it.
+
+    Example:
+
+    >>> csv_logger = CSVLogger("training.log")
+    >>> model.fit(x_train, y_train, callbacks=[csv_logger])
+    """
+
+    def __init__(self, filename: str, separator: str = ",", append: bool = False) -> None:
+        super().__init__()
+        self.sep, self.filename, self.append = separator, os.fspath(filename), append
+        self.writer = None
+        self.keys: list[str] | None = None
+        self.append_header = True
+        self.csv_file = None
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        mode = "w"
+        if self.append:
+            if os.path.exists(self.filename):
+                with open(self.filename) as existing:
+                    self.append_header = not bool(len(existing.readline()))
+            mode = "a"
+        self.csv_file = open(self.filename, mode, newline="")  # noqa: SIM115 - open for the whole fit
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+
+        def handle_value(value):
+            if isinstance(value, str):
+                return value
+            if isinstance(value, list | tuple | np.ndarray) and np.ndim(value) > 0:
+                return f"[{', '.join(map(str, value))}]"
+            return value
+
+        if self.keys is None:
+            self.keys = sorted(logs)
+            # As Keras: without validation logs in the first epoch, their columns are added anyway ("NA").
+            if self.keys and not any(key.startswith("val_") for key in self.keys):
+                self.keys.extend([f"val_{key}" for key in self.keys])
+        if getattr(self.model, "stop_training", False):
+            logs = {key: logs.get(key, "NA") for key in self.keys}
+        if self.writer is None:
+
+            class _Dialect(csv.excel):
+                delimiter = self.sep
+
+            self.writer = csv.DictWriter(self.csv_file, fieldnames=["epoch", *self.keys], dialect=_Dialect)
+            if self.append_header:
+                self.writer.writeheader()
+        row = {"epoch": epoch}
+        row.update((key, handle_value(logs.get(key, "NA"))) for key in self.keys)
+        self.writer.writerow(row)
+        self.csv_file.flush()
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self.csv_file is not None:
+            self.csv_file.close()
+        self.csv_file = None
+        self.writer = None

@@ -378,7 +378,64 @@ def _model_metrics(model: Any) -> list:
     return found
 
 
-class EarlyStopping(Callback):
+class MonitorCallback(Callback):
+    """Base of the callbacks that watch one logged quantity (EarlyStopping, ReduceLROnPlateau), as Keras 3's.
+
+    Args:
+        monitor: Name of the logged quantity, e.g. `'val_loss'`.
+        mode: `'min'`, `'max'`, or `'auto'`: the direction of the metric of that name (losses go down).
+        baseline: The initial best value (None: the first value seen).
+        min_delta: Smallest change that counts as an improvement.
+
+    Raises:
+        ValueError: at the first epoch, in `'auto'` mode, if the direction cannot be told.
+    """
+
+    def __init__(self, monitor: str = "val_loss", mode: str = "auto", baseline=None, min_delta: float = 0):
+        super().__init__()
+        if mode not in ("auto", "min", "max"):
+            warnings.warn(
+                f"{type(self).__name__} mode '{mode}' is unknown, fallback to auto mode.", stacklevel=3
+            )
+            mode = "auto"
+        self.monitor = monitor
+        self.mode = mode
+        self.best = baseline
+        self.min_delta = abs(min_delta)
+        self.monitor_op: Callable[[float, float], bool] | None = None
+
+    def _set_monitor_op(self) -> None:
+        if self.mode == "min":
+            self.monitor_op = operator.lt
+        elif self.mode == "max":
+            self.monitor_op = operator.gt
+        else:
+            name = self.monitor.removeprefix("val_")
+            direction = None
+            for metric in _model_metrics(self.model):
+                if getattr(metric, "name", None) == name and getattr(metric, "_direction", None):
+                    direction = metric._direction
+            if direction is None and name in _MAXIMIZED_METRICS:
+                direction = "up"
+            elif direction is None and name in _MINIMIZED_METRICS:
+                direction = "down"
+            if direction is None:
+                raise ValueError(
+                    f"{type(self).__name__} callback received monitor={self.monitor}, but kgraph isn't able "
+                    "to automatically determine whether that metric should be maximized or minimized. "
+                    "Pass `mode='max'` in order to monitor based on the highest metric value, or pass "
+                    "`mode='min'` in order to use the lowest value."
+                )
+            self.monitor_op = operator.gt if direction == "up" else operator.lt
+        if self.monitor_op is operator.lt:
+            # The comparison is `current - min_delta op reference`: a decrease must exceed min_delta.
+            self.min_delta = -abs(self.min_delta)
+
+    def _is_improvement(self, value: float, reference: float | None) -> bool:
+        return reference is None or bool(self.monitor_op(value - self.min_delta, reference))
+
+
+class EarlyStopping(MonitorCallback):
     """Stops training when a monitored metric has stopped improving.
 
     Args:
@@ -409,54 +466,17 @@ class EarlyStopping(Callback):
         restore_best_weights: bool = False,
         start_from_epoch: int = 0,
     ) -> None:
-        super().__init__()
-        if mode not in ("auto", "min", "max"):
-            warnings.warn(f"EarlyStopping mode '{mode}' is unknown, fallback to auto mode.", stacklevel=2)
-            mode = "auto"
-        self.monitor = monitor
-        self.mode = mode
-        self.min_delta = abs(min_delta)
+        super().__init__(monitor, mode, min_delta=min_delta)
         self.patience = patience
         self.verbose = verbose
         self.baseline = baseline
         self.restore_best_weights = restore_best_weights
         self.start_from_epoch = start_from_epoch
-        self.monitor_op: Callable[[float, float], bool] | None = None
         self.best: float | None = None
         self.best_weights: list | None = None
         self.best_epoch = 0
         self.wait = 0
         self.stopped_epoch = 0
-
-    def _set_monitor_op(self) -> None:
-        if self.mode == "min":
-            self.monitor_op = operator.lt
-        elif self.mode == "max":
-            self.monitor_op = operator.gt
-        else:
-            name = self.monitor.removeprefix("val_")
-            direction = None
-            for metric in _model_metrics(self.model):
-                if getattr(metric, "name", None) == name and getattr(metric, "_direction", None):
-                    direction = metric._direction
-            if direction is None and name in _MAXIMIZED_METRICS:
-                direction = "up"
-            elif direction is None and name in _MINIMIZED_METRICS:
-                direction = "down"
-            if direction is None:
-                raise ValueError(
-                    f"EarlyStopping callback received monitor={self.monitor}, but kgraph isn't able to "
-                    "automatically determine whether that metric should be maximized or minimized. "
-                    "Pass `mode='max'` in order to monitor based on the highest metric value, or pass "
-                    "`mode='min'` in order to use the lowest value."
-                )
-            self.monitor_op = operator.gt if direction == "up" else operator.lt
-        if self.monitor_op is operator.lt:
-            # The comparison is `current - min_delta op reference`: a decrease must exceed min_delta.
-            self.min_delta = -abs(self.min_delta)
-
-    def _is_improvement(self, value: float, reference: float | None) -> bool:
-        return reference is None or bool(self.monitor_op(value - self.min_delta, reference))
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         # Reset, so one instance can serve several `fit` calls.
@@ -622,6 +642,97 @@ class LearningRateScheduler(Callback):
                 logs[f"learning_rate_{opt.name}"] = float(opt.learning_rate)
         else:
             logs["learning_rate"] = float(optimizer.learning_rate)
+
+
+class ReduceLROnPlateau(MonitorCallback):
+    """Multiplies the learning rate by `factor` when a monitored metric has stopped improving.
+
+    Args:
+        monitor: Name of the metric to watch, e.g. `'val_loss'`.
+        factor: What the rate is multiplied by (below 1): `new_lr = lr * factor`.
+        patience: Epochs without improvement after which the rate is reduced.
+        verbose: 1 prints a message at each reduction.
+        mode: `'min'`, `'max'`, or `'auto'` (the direction of the metric of that name).
+        min_delta: Smallest change that counts as an improvement.
+        cooldown: Epochs to wait after a reduction before counting again.
+        min_lr: Lower bound on the learning rate.
+
+    Example:
+
+    >>> reduce_lr = ReduceLROnPlateau(monitor="val_loss", factor=0.2, patience=5, min_lr=0.001)
+    >>> model.fit(x_train, y_train, callbacks=[reduce_lr])
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        factor: float = 0.1,
+        patience: int = 10,
+        verbose: int = 0,
+        mode: str = "auto",
+        min_delta: float = 1e-4,
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        if "epsilon" in kwargs:
+            min_delta = kwargs.pop("epsilon")
+            warnings.warn("`epsilon` argument is deprecated, use `min_delta` instead.", stacklevel=2)
+        if kwargs:
+            raise TypeError(f"ReduceLROnPlateau got unexpected keyword arguments: {sorted(kwargs)}")
+        super().__init__(monitor, mode, min_delta=min_delta)
+        if factor >= 1.0:
+            raise ValueError(f"ReduceLROnPlateau does not support a factor >= 1.0. Received factor={factor}")
+        self.factor, self.patience, self.verbose = factor, patience, verbose
+        self.cooldown, self.min_lr = cooldown, min_lr
+        self._reset()
+
+    def _reset(self) -> None:
+        self.best = None
+        self.cooldown_counter = 0
+        self.wait = 0
+
+    def in_cooldown(self) -> bool:
+        return self.cooldown_counter > 0
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._reset()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.monitor_op is None:
+            self._set_monitor_op()
+        logs = logs if logs is not None else {}
+        optimizer = self.model.optimizer
+        logs["learning_rate"] = float(optimizer.learning_rate)
+        current = logs.get(self.monitor)
+        if current is None:
+            warnings.warn(
+                f"Learning rate reduction is conditioned on metric `{self.monitor}` which is not available. "
+                f"Available metrics are: {','.join(logs)}.",
+                stacklevel=2,
+            )
+            return
+        if self.in_cooldown():
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._is_improvement(current, self.best):
+            self.best = current
+            self.wait = 0
+        elif not self.in_cooldown():
+            self.wait += 1
+            if self.wait >= self.patience and self._reduce(optimizer, epoch):
+                self.cooldown_counter = self.cooldown
+                self.wait = 0
+
+    def _reduce(self, optimizer: Any, epoch: int) -> bool:
+        old_lr = float(optimizer.learning_rate)
+        if old_lr <= np.float32(self.min_lr):
+            return False
+        new_lr = max(old_lr * self.factor, self.min_lr)
+        optimizer.learning_rate = new_lr
+        if self.verbose > 0:
+            print_msg(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new_lr}.")
+        return True
 
 
 # The callbacks that write files live in their own module.
