@@ -5,6 +5,7 @@ from kgraph.layers.convolutional.conv_transpose import Conv1DTranspose, Conv2DTr
 from kgraph.layers.convolutional.depthwise_conv import DepthwiseConv1D, DepthwiseConv2D
 from kgraph.layers.convolutional.separable_conv import SeparableConv1D, SeparableConv2D
 from kgraph.layers.core.activation import Activation
+from kgraph.layers.core.activation_layers import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from kgraph.layers.core.dense import Dense
 from kgraph.layers.core.dropout import Dropout
 from kgraph.layers.core.embedding import Embedding
@@ -72,6 +73,11 @@ __all__ = [
     "SimpleRNN",
     "TimeDistributed",
     "Activation",
+    "ELU",
+    "LeakyReLU",
+    "PReLU",
+    "ReLU",
+    "Softmax",
     "Add",
     "Concatenate",
     "Dense",

@@ -7,7 +7,7 @@ GEMM's result before any transpose back to channels_first, so they run in the GE
 from __future__ import annotations
 
 from kgraph import activations, constraints, initializers, ops, regularizers
-from kgraph.layers.core.dense import _serialize_optional
+from kgraph.layers.core.dense import serialize_optional
 from kgraph.layers.input_spec import InputSpec
 from kgraph.layers.layer import Layer
 from kgraph.ops.nn import channels_first_shape, from_channels_last, standardize_padding, to_channels_last
@@ -123,9 +123,9 @@ class BaseConv(Layer):
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
             "bias_initializer": initializers.serialize(self.bias_initializer),
-            "bias_regularizer": _serialize_optional(regularizers, self.bias_regularizer),
-            "activity_regularizer": _serialize_optional(regularizers, self.activity_regularizer),
-            "bias_constraint": _serialize_optional(constraints, self.bias_constraint),
+            "bias_regularizer": serialize_optional(regularizers, self.bias_regularizer),
+            "activity_regularizer": serialize_optional(regularizers, self.activity_regularizer),
+            "bias_constraint": serialize_optional(constraints, self.bias_constraint),
         }
 
 
@@ -133,8 +133,8 @@ def serialize_weight_args(layer, prefix: str) -> dict:
     """The `{prefix}_initializer/_regularizer/_constraint` entries of a layer's config."""
     return {
         f"{prefix}_initializer": initializers.serialize(getattr(layer, f"{prefix}_initializer")),
-        f"{prefix}_regularizer": _serialize_optional(regularizers, getattr(layer, f"{prefix}_regularizer")),
-        f"{prefix}_constraint": _serialize_optional(constraints, getattr(layer, f"{prefix}_constraint")),
+        f"{prefix}_regularizer": serialize_optional(regularizers, getattr(layer, f"{prefix}_regularizer")),
+        f"{prefix}_constraint": serialize_optional(constraints, getattr(layer, f"{prefix}_constraint")),
     }
 
 

@@ -103,12 +103,13 @@ class Dense(Layer):
             "use_bias": self.use_bias,
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": _serialize_optional(regularizers, self.kernel_regularizer),
-            "bias_regularizer": _serialize_optional(regularizers, self.bias_regularizer),
-            "kernel_constraint": _serialize_optional(constraints, self.kernel_constraint),
-            "bias_constraint": _serialize_optional(constraints, self.bias_constraint),
+            "kernel_regularizer": serialize_optional(regularizers, self.kernel_regularizer),
+            "bias_regularizer": serialize_optional(regularizers, self.bias_regularizer),
+            "kernel_constraint": serialize_optional(constraints, self.kernel_constraint),
+            "bias_constraint": serialize_optional(constraints, self.bias_constraint),
         }
 
 
-def _serialize_optional(module, obj):
+def serialize_optional(module, obj):
+    """`module.serialize(obj)`, or None for no regularizer or constraint (Keras's config value for none)."""
     return None if obj is None else module.serialize(obj)

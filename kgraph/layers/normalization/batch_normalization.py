@@ -10,7 +10,7 @@ columns, which fuse into the epilogue of the Dense or convolution before.
 from __future__ import annotations
 
 from kgraph import config, constraints, initializers, ops, regularizers
-from kgraph.layers.core.dense import _serialize_optional
+from kgraph.layers.core.dense import serialize_optional
 from kgraph.layers.input_spec import InputSpec
 from kgraph.layers.layer import Layer
 
@@ -189,10 +189,10 @@ class BatchNormalization(Layer):
             "gamma_initializer": initializers.serialize(self.gamma_initializer),
             "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
             "moving_variance_initializer": initializers.serialize(self.moving_variance_initializer),
-            "beta_regularizer": _serialize_optional(regularizers, self.beta_regularizer),
-            "gamma_regularizer": _serialize_optional(regularizers, self.gamma_regularizer),
-            "beta_constraint": _serialize_optional(constraints, self.beta_constraint),
-            "gamma_constraint": _serialize_optional(constraints, self.gamma_constraint),
+            "beta_regularizer": serialize_optional(regularizers, self.beta_regularizer),
+            "gamma_regularizer": serialize_optional(regularizers, self.gamma_regularizer),
+            "beta_constraint": serialize_optional(constraints, self.beta_constraint),
+            "gamma_constraint": serialize_optional(constraints, self.gamma_constraint),
             "synchronized": self.synchronized,
             "renorm": self.renorm,
             "renorm_clipping": self.renorm_clipping,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import warnings
 
 from kgraph import constraints, initializers, ops, regularizers
-from kgraph.layers.core.dense import _serialize_optional
+from kgraph.layers.core.dense import serialize_optional
 from kgraph.layers.layer import Layer
 
 
@@ -146,8 +146,8 @@ class LayerNormalization(Layer):
             "rms_scaling": self.rms_scaling,
             "beta_initializer": initializers.serialize(self.beta_initializer),
             "gamma_initializer": initializers.serialize(self.gamma_initializer),
-            "beta_regularizer": _serialize_optional(regularizers, self.beta_regularizer),
-            "gamma_regularizer": _serialize_optional(regularizers, self.gamma_regularizer),
-            "beta_constraint": _serialize_optional(constraints, self.beta_constraint),
-            "gamma_constraint": _serialize_optional(constraints, self.gamma_constraint),
+            "beta_regularizer": serialize_optional(regularizers, self.beta_regularizer),
+            "gamma_regularizer": serialize_optional(regularizers, self.gamma_regularizer),
+            "beta_constraint": serialize_optional(constraints, self.beta_constraint),
+            "gamma_constraint": serialize_optional(constraints, self.gamma_constraint),
         }

@@ -13,12 +13,9 @@ import numpy as np
 from kgraph import activations, constraints, initializers, ops, regularizers
 from kgraph.ir.builder import Sym, emit
 from kgraph.ir.ops.recurrent import check_activation
+from kgraph.layers.core.dense import serialize_optional
 from kgraph.layers.layer import Layer
 from kgraph.ops.dispatch import apply_op
-
-
-def _optional(module, obj):
-    return None if obj is None else module.serialize(obj)
 
 
 class RecurrentLayer(Layer):
@@ -226,13 +223,13 @@ class RecurrentLayer(Layer):
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": _optional(regularizers, self.kernel_regularizer),
-            "recurrent_regularizer": _optional(regularizers, self.recurrent_regularizer),
-            "bias_regularizer": _optional(regularizers, self.bias_regularizer),
-            "activity_regularizer": _optional(regularizers, self.activity_regularizer),
-            "kernel_constraint": _optional(constraints, self.kernel_constraint),
-            "recurrent_constraint": _optional(constraints, self.recurrent_constraint),
-            "bias_constraint": _optional(constraints, self.bias_constraint),
+            "kernel_regularizer": serialize_optional(regularizers, self.kernel_regularizer),
+            "recurrent_regularizer": serialize_optional(regularizers, self.recurrent_regularizer),
+            "bias_regularizer": serialize_optional(regularizers, self.bias_regularizer),
+            "activity_regularizer": serialize_optional(regularizers, self.activity_regularizer),
+            "kernel_constraint": serialize_optional(constraints, self.kernel_constraint),
+            "recurrent_constraint": serialize_optional(constraints, self.recurrent_constraint),
+            "bias_constraint": serialize_optional(constraints, self.bias_constraint),
             "dropout": self.dropout,
             "recurrent_dropout": self.recurrent_dropout,
             "seed": self.seed,
