@@ -11,6 +11,7 @@ from kgraph.layers.core.dropout import Dropout
 from kgraph.layers.core.embedding import Embedding
 from kgraph.layers.core.input_layer import Input, InputLayer
 from kgraph.layers.core.masking import Masking
+from kgraph.layers.core.rescaling import Identity, Rescaling
 from kgraph.layers.input_spec import InputSpec
 from kgraph.layers.layer import Layer
 from kgraph.layers.merging.average import Average, average
@@ -73,6 +74,8 @@ __all__ = [
     "SimpleRNN",
     "TimeDistributed",
     "Activation",
+    "Identity",
+    "Rescaling",
     "ELU",
     "LeakyReLU",
     "PReLU",

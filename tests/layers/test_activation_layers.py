@@ -1,4 +1,5 @@
-"""ReLU, LeakyReLU, ELU, Softmax and PReLU: the layer-test helper, Keras parity, gradients, masks, errors."""
+"""ReLU, LeakyReLU, ELU, Softmax, PReLU, Rescaling, Identity: the layer-test helper, Keras parity, gradients,
+masks, errors."""
 
 import numpy as np
 import pytest
@@ -66,3 +67,20 @@ def test_arguments_are_checked_as_in_keras():
     prelu = layers.PReLU(shared_axes=[1, 2])
     prelu.build((None, 3, 5))
     assert prelu.alpha.shape == (1, 1)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"scale": 1.0 / 255}, {"scale": [1.0, 0.5, 2.0, 1.0, 3.0], "offset": -1.0}]
+)
+def test_rescaling(kwargs):
+    expected = X * np.asarray(kwargs["scale"], np.float32) + kwargs.get("offset", 0.0)
+    run_layer_test(
+        layers.Rescaling, kwargs, (None, 3, 5), (None, 3, 5), expected_output=expected, input_data=X
+    )
+
+
+@pytest.mark.keras
+def test_rescaling_and_identity_match_keras():
+    keras = pytest.importorskip("keras")
+    assert_matches_keras(layers.Rescaling(0.5, offset=2.0), keras.layers.Rescaling(0.5, offset=2.0), X)
+    assert_matches_keras(layers.Identity(), keras.layers.Identity(), X)
