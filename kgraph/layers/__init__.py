@@ -10,6 +10,7 @@ from kgraph.layers.core.dense import Dense
 from kgraph.layers.core.dropout import Dropout
 from kgraph.layers.core.embedding import Embedding
 from kgraph.layers.core.input_layer import Input, InputLayer
+from kgraph.layers.core.lambda_layer import Lambda
 from kgraph.layers.core.masking import Masking
 from kgraph.layers.core.rescaling import Identity, Rescaling
 from kgraph.layers.input_spec import InputSpec
@@ -74,6 +75,7 @@ __all__ = [
     "SimpleRNN",
     "TimeDistributed",
     "Activation",
+    "Lambda",
     "Identity",
     "Rescaling",
     "ELU",

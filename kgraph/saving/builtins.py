@@ -87,11 +87,6 @@ def resolve_class(class_name: str, registered_name, module, custom_objects: dict
         found = _builtin(class_name, module)
         if inspect.isclass(found):
             return found
-    if class_name == "Lambda":
-        raise ValueError(
-            "Cannot rebuild a `Lambda` layer: kgraph has no Lambda layer yet, and loading one runs code from "
-            f"the file. {LAMBDA_SAFE_MODE_MESSAGE}"
-        )
     where = f" (module '{module}')" if module else ""
     hint = (
         " kgraph does not implement this Keras class yet."

@@ -91,7 +91,7 @@ def serialize_keras_object(obj) -> Any:
             "`lambda` in the future, and use named Python functions instead.",
             stacklevel=2,
         )
-        return {"class_name": "__lambda__", "config": {"value": _dump_function(obj)}}
+        return {"class_name": "__lambda__", "config": {"value": dump_function(obj)}}
     if inspect.isfunction(obj) or inspect.isbuiltin(obj):
         return _serialize_function(obj)
     if not hasattr(obj, "get_config"):
@@ -164,7 +164,7 @@ def _serialize_instance(obj) -> dict:
     return serialized
 
 
-def _dump_function(fn) -> list:
+def dump_function(fn) -> list:
     """Keras's `(code, defaults, closure)` form of a lambda: marshalled bytecode in base64."""
     code = base64.b64encode(marshal.dumps(fn.__code__)).decode("ascii")
     closure = [cell.cell_contents for cell in fn.__closure__] if fn.__closure__ else None
@@ -254,8 +254,13 @@ def _deserialize_special(config: dict, safe_mode: bool):
         return Ellipsis
     if class_name == "__slice__":
         return slice(inner.get("start"), inner.get("stop"), inner.get("step"))
-    if class_name == "__lambda__":
-        return _load_function(inner["value"], safe_mode)
+    if class_name == "__lambda__":  # the generic form, or a Lambda layer's {"code", "defaults", "closure"}
+        value = (
+            inner["value"]
+            if "value" in inner
+            else [inner["code"], inner.get("defaults"), inner.get("closure")]
+        )
+        return _load_function(value, safe_mode)
     if class_name == "__tensor__":
         return np.array(inner["value"], dtype=inner["dtype"])
     if class_name == "DTypePolicy" and config.get("module") in ("keras", "keras.dtype_policies"):

@@ -6,6 +6,7 @@ import inspect
 
 import pytest
 
+from kgraph.activations import relu
 from kgraph.layers import LSTM, Dense
 from kgraph.saving.builtins import builtin_objects
 from kgraph.saving.serialization import deserialize_keras_object, serialize_keras_object
@@ -17,6 +18,8 @@ _ARGUMENTS = {
     "Dropout": {"rate": 0.5},
     "Reshape": {"target_shape": (2, 2)},
     "Activation": {"activation": "relu"},
+    "Lambda": {"function": relu, "output_shape": (3,)},
+    "Rescaling": {"scale": 0.5, "offset": 1.0},
     "InputLayer": {"shape": (3,)},
     "Embedding": {"input_dim": 5, "output_dim": 2},
     "SimpleRNN": {"units": 2},

@@ -130,7 +130,7 @@ def test_zip_bomb_and_escaping_members(tmp_path):
         keras.models.load_model(escaping)
 
 
-def test_unknown_classes_and_lambda_layers(tmp_path):
+def test_unknown_classes(tmp_path):  # a Lambda's lambda and safe mode: tests/layers/test_lambda.py
     _, path = _saved(tmp_path)
 
     def rename(class_name):
@@ -146,9 +146,6 @@ def test_unknown_classes_and_lambda_layers(tmp_path):
     unknown = _rewrite(path, tmp_path / "unknown.keras", rename("Conv7D"))
     with pytest.raises(TypeError, match="unknown.keras.*Conv7D"):
         keras.models.load_model(unknown)
-    lam = _rewrite(path, tmp_path / "lambda.keras", rename("Lambda"))
-    with pytest.raises(ValueError, match="safe_mode=False"):
-        keras.models.load_model(lam)
 
 
 def test_non_float32_dtype_is_refused(tmp_path):
