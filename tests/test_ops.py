@@ -95,6 +95,53 @@ CASES = {
         (A,),
     ),
     "hard_tanh": (lambda a: ops.hard_tanh(2.0 * a), lambda a: np.clip(2.0 * a, -1, 1), (A,)),
+    "zeros_ones_full_eye": (
+        lambda a: a * ops.ones((3, 4)) + ops.zeros((4,)) + ops.full((3, 1), 2.0) + ops.eye(3, 4),
+        lambda a: a + 2.0 + np.eye(3, 4),
+        (A,),
+    ),
+    "full_like": (lambda a: ops.full_like(a, 3.0) * a, lambda a: 3.0 * a, (A,)),
+    "logical": (
+        lambda a, b: ops.logical_or(ops.logical_and(a > 0, b > 0), ops.logical_not(a > -0.5)),
+        lambda a, b: ((a > 0) & (b > 0)) | ~(a > -0.5),
+        (A, B),
+    ),
+    "any_all": (
+        lambda a: ops.any(a > 1.0, axis=0) + ops.all(a > -2.0, axis=-1, keepdims=True),
+        lambda a: (a > 1.0).any(0) * 1.0 + (a > -2.0).all(-1, keepdims=True) * 1.0,
+        (A,),
+    ),
+    "isnan": (lambda a: ops.isnan(ops.log(a)), lambda a: np.isnan(np.log(a)), (A,)),
+    "count_nonzero": (lambda a: ops.count_nonzero(ops.relu(a), axis=1), lambda a: (a > 0).sum(1), (A,)),
+    "mod_floor_divide": (
+        lambda a, p: ops.mod(a, p) + ops.floor_divide(a, 0.3),
+        lambda a, p: np.mod(a, p) + np.floor_divide(a, 0.3),
+        (A, P),
+    ),
+    "logsumexp": (
+        lambda a: ops.logsumexp(a * 30.0, axis=-1) + ops.logsumexp(a),
+        lambda a: (
+            np.log(np.exp(a.astype(np.float64) * 30).sum(-1)) + np.log(np.exp(a.astype(np.float64)).sum())
+        ),
+        (A,),
+    ),
+    "average": (
+        lambda a: ops.average(a, axis=1, weights=np.array([1.0, 2.0, 3.0, 4.0], np.float32)) + ops.average(a),
+        lambda a: np.average(a, axis=1, weights=[1.0, 2.0, 3.0, 4.0]) + np.average(a),
+        (A,),
+    ),
+    "outer_ravel": (lambda a, b: ops.outer(ops.ravel(a), b), lambda a, b: np.outer(a.ravel(), b), (A, B)),
+    "axes": (
+        lambda a: ops.swapaxes(ops.moveaxis(ops.reshape(a, (3, 2, 2)), 0, -1), 0, 1),
+        lambda a: np.swapaxes(np.moveaxis(a.reshape(3, 2, 2), 0, -1), 0, 1),
+        (A,),
+    ),
+    "tile": (lambda a: ops.tile(a, (2, 1, 3)), lambda a: np.tile(a, (2, 1, 3)), (A,)),
+    "split": (
+        lambda a: ops.concatenate([*ops.split(a, 2, axis=1)[::-1], *ops.split(a, [1, 3], axis=1)], axis=1),
+        lambda a: np.concatenate([*np.split(a, 2, axis=1)[::-1], *np.split(a, [1, 3], axis=1)], axis=1),
+        (A,),
+    ),
     "operators": (lambda a, b: (a + b) * a - b / 2.0, lambda a, b: (a + b) * a - b / 2.0, (A, B)),
     "matmul_operator": (lambda a, m: a @ m, lambda a, m: a @ m, (A, M)),
     "slices": (lambda a: a[:, 1:3] + a[1:2, :2], lambda a: a[:, 1:3] + a[1:2, :2], (A,)),
