@@ -84,15 +84,25 @@ def test_recurrent_model_in_a_custom_loop_takes_the_steps_of_fit():
     assert all(np.isfinite(g).all() for g in tape.gradient(loss, noisy.trainable_weights))
 
 
-def test_tape_gradients_match_finite_differences():
+def _softmax_expression(z):
+    return ops.sum(ops.softmax(z) * ops.log1p(ops.square(z))) + ops.max(ops.sigmoid(z))
+
+
+def _composed_expression(z):
+    left, right = ops.split(ops.tile(z, (1, 2)), 2, axis=1)
+    pieces = ops.logsumexp(left * 2.0, axis=-1) + ops.average(ops.gelu(right), axis=1, weights=ops.ones((4,)))
+    return ops.sum(pieces * ops.elu(ops.moveaxis(z, 0, 1)[0])) + ops.sum(ops.softsign(ops.swapaxes(z, 0, 1)))
+
+
+@pytest.mark.parametrize("expression", [_softmax_expression, _composed_expression])
+def test_tape_gradients_match_finite_differences(expression):
     rng = np.random.default_rng(0)
     w = kgraph.Variable(rng.normal(size=(3, 4)).astype(np.float32), name="w")
     b = kgraph.Variable(rng.normal(size=(4,)).astype(np.float32), name="b")
     x = rng.normal(size=(5, 3)).astype(np.float32)
 
     def f(w_value, b_value):
-        z = ops.tanh(ops.matmul(x, w_value) + b_value)
-        return ops.sum(ops.softmax(z) * ops.log1p(ops.square(z))) + ops.max(ops.sigmoid(z))
+        return expression(ops.tanh(ops.matmul(x, w_value) + b_value))
 
     with kgraph.GradientTape() as tape:
         value = f(w, b)
