@@ -9,6 +9,7 @@ from kgraph.layers.core.input_layer import Input, InputLayer
 from kgraph.layers.keras_tensor import CallNode, KerasTensor
 from kgraph.layers.layer import Layer, call_takes_mask
 from kgraph.models.layer_order import keras_layer_order
+from kgraph.models.programs import flat_outputs
 from kgraph.models.trainer import Trainer
 from kgraph.saving.model_saving import ModelSavingMixin
 
@@ -173,13 +174,7 @@ class Model(ModelSavingMixin, Trainer, Layer):
                 kwargs.setdefault("mask", mask)
             out = node.layer(arg, training=training, **kwargs)
             out_masks = node.layer.compute_mask(arg, mask)
-            outs = (
-                list(out.values())
-                if isinstance(out, dict)
-                else out
-                if isinstance(out, list | tuple)
-                else [out]
-            )
+            outs = flat_outputs(out)
             out_masks = out_masks if isinstance(out_masks, list | tuple) else [out_masks] * len(outs)
             for t, v, m in zip(node.outputs, outs, out_masks, strict=True):
                 values[id(t)] = v
@@ -259,10 +254,3 @@ def _topological_nodes(inputs: list[KerasTensor], outputs: list[KerasTensor]) ->
     for t in outputs:
         visit(t, ())
     return ordered
-
-
-def _flat_outputs(out) -> list:
-    """A layer's outputs as a list (a nested model built with a dict of outputs returns a dict)."""
-    if isinstance(out, dict):
-        return list(out.values())
-    return list(out) if isinstance(out, list | tuple) else [out]

@@ -96,10 +96,14 @@ def _inputs(graph: Graph, prefix: str, shapes) -> list[Sym]:
 
 
 def _forward(model, xs, training: bool) -> list[Sym]:
-    outputs = model(xs if len(xs) > 1 else xs[0], training=training)
-    if isinstance(outputs, dict):
-        return list(outputs.values())
-    return list(outputs) if isinstance(outputs, list | tuple) else [outputs]
+    return flat_outputs(model(xs if len(xs) > 1 else xs[0], training=training))
+
+
+def flat_outputs(out) -> list:
+    """A layer's or model's outputs as a list (a model built with a dict of outputs returns a dict)."""
+    if isinstance(out, dict):
+        return list(out.values())
+    return list(out) if isinstance(out, list | tuple) else [out]
 
 
 def _regularization(model) -> Sym | float:
