@@ -191,3 +191,11 @@ def test_argmax_across_the_batch_axis_in_a_compiled_model():
     x = rng.normal(size=(10, 4)).astype(np.float32)
     x[7, 2] = x[3, 2] = x[:, 2].max() + 1.0  # a tie: the first index wins, as in numpy
     np.testing.assert_array_equal(model.predict(x, batch_size=10, verbose=0)[0], x.argmax(0))
+
+
+def test_indexing_errors_say_what_is_supported():
+    traced = kgraph.function(lambda a: a[5])
+    with pytest.raises(IndexError, match="out of bounds for axis 0 with size 3"):
+        traced(A)
+    with pytest.raises(IndexError, match="step-1 slices"):
+        kgraph.function(lambda a: a[:, ::2])(A)

@@ -146,6 +146,8 @@ class Sym:
                         f"Unsupported index {item!r} on axis {axis} of a tensor of shape {self.shape}: "
                         "integers and step-1 slices of axes other than the batch, `...` and `None`."
                     )
+                if isinstance(item, int) and not -size <= item < size:
+                    raise IndexError(f"index {item} is out of bounds for axis {axis} with size {size}")
                 whole = slice(item, item + 1 or None) if isinstance(item, int) else item
                 start, stop, _ = whole.indices(size)
                 value = emit("slice", value, axis=axis, start=start, stop=stop)
