@@ -24,6 +24,7 @@ from kgraph.layers.merging.multiply import Multiply, multiply
 from kgraph.layers.merging.subtract import Subtract, subtract
 from kgraph.layers.normalization.batch_normalization import BatchNormalization
 from kgraph.layers.normalization.layer_normalization import LayerNormalization
+from kgraph.layers.normalization.unit_normalization import UnitNormalization
 from kgraph.layers.pooling.global_pooling import (
     GlobalAveragePooling1D,
     GlobalAveragePooling2D,
@@ -31,6 +32,7 @@ from kgraph.layers.pooling.global_pooling import (
     GlobalMaxPooling2D,
 )
 from kgraph.layers.pooling.pooling import AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D
+from kgraph.layers.regularization.activity_regularization import ActivityRegularization
 from kgraph.layers.regularization.gaussian_dropout import GaussianDropout
 from kgraph.layers.regularization.gaussian_noise import GaussianNoise
 from kgraph.layers.regularization.spatial_dropout import SpatialDropout1D, SpatialDropout2D, SpatialDropout3D
@@ -109,6 +111,8 @@ __all__ = [
     "LayerNormalization",
     "GaussianDropout",
     "GaussianNoise",
+    "ActivityRegularization",
+    "UnitNormalization",
     "SpatialDropout1D",
     "SpatialDropout2D",
     "SpatialDropout3D",

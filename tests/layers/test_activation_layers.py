@@ -1,9 +1,10 @@
-"""ReLU, LeakyReLU, ELU, Softmax, PReLU, Rescaling, Identity: the layer-test helper, Keras parity, gradients,
-masks, errors."""
+"""ReLU, LeakyReLU, ELU, Softmax, PReLU, Rescaling, Identity, UnitNormalization, ActivityRegularization:
+the layer-test helper, Keras parity, gradients, masks, errors."""
 
 import numpy as np
 import pytest
 
+import kgraph
 from kgraph import layers
 from kgraph.testing import run_layer_test, run_traced
 from tests.layers.checks import assert_matches_keras, check_layer_gradients
@@ -84,3 +85,32 @@ def test_rescaling_and_identity_match_keras():
     keras = pytest.importorskip("keras")
     assert_matches_keras(layers.Rescaling(0.5, offset=2.0), keras.layers.Rescaling(0.5, offset=2.0), X)
     assert_matches_keras(layers.Identity(), keras.layers.Identity(), X)
+
+
+@pytest.mark.parametrize("axis", [-1, [1, 2]])
+def test_unit_normalization(axis):
+    axes = (-1,) if axis == -1 else tuple(axis)
+    expected = X / np.sqrt((X * X).sum(axis=axes, keepdims=True))
+    kwargs = {"axis": axis}
+    run_layer_test(
+        layers.UnitNormalization, kwargs, (None, 3, 5), (None, 3, 5), input_data=X, expected_output=expected
+    )
+    check_layer_gradients(layers.UnitNormalization(axis=axis), X)
+
+
+@pytest.mark.keras
+def test_unit_normalization_and_activity_regularization_match_keras():
+    keras = pytest.importorskip("keras")
+    assert_matches_keras(layers.UnitNormalization([1, 2]), keras.layers.UnitNormalization([1, 2]), X)
+    x, y = X.reshape(4, 15), np.ones((4, 1), np.float32)
+    losses = []
+    for lib in (keras, kgraph):
+        model = lib.Sequential(
+            [lib.Input((15,)), lib.layers.ActivityRegularization(l1=0.01, l2=0.02), lib.layers.Dense(1)]
+        )
+        model.compile(optimizer="sgd", loss="mse")
+        model.layers[-1].set_weights([np.full((15, 1), 0.1, np.float32), np.zeros(1, np.float32)])
+        losses.append(model.evaluate(x, y, verbose=0))
+    assert losses[1] == pytest.approx(losses[0], rel=1e-5)
+    config = layers.ActivityRegularization(l1=0.01).get_config()
+    assert "activity_regularizer" not in config and config["l1"] == 0.01
