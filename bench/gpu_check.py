@@ -74,6 +74,13 @@ def build(workload, backend: str, weights=None):
     return model
 
 
+def weight_agreement(start: list, cpu: list, gpu: list) -> tuple[float, float]:
+    """(largest relative difference between the CPU's and the GPU's weights, largest move from `start`)."""
+    worst = max(float(np.abs(a - b).max() / (np.abs(a).max() + 1e-6)) for a, b in zip(cpu, gpu, strict=True))
+    moved = max(float(np.abs(a - b).max()) for a, b in zip(start, cpu, strict=True))
+    return worst, moved
+
+
 def check_correctness(workload, x, y, batch: int) -> None:
     rows = min(len(x), 4 * batch)
     xs, ys = x[:rows], y[:rows]
@@ -86,11 +93,7 @@ def check_correctness(workload, x, y, batch: int) -> None:
     t = time.perf_counter()
     gpu.fit(xs, ys, batch_size=batch, epochs=1, shuffle=False, verbose=0)
     gpu_s = time.perf_counter() - t
-    worst = max(
-        float(np.abs(a - b).max() / (np.abs(a).max() + 1e-6))
-        for a, b in zip(cpu.get_weights(), gpu.get_weights(), strict=True)
-    )
-    moved = max(float(np.abs(a - b).max()) for a, b in zip(start, cpu.get_weights(), strict=True))
+    worst, moved = weight_agreement(start, cpu.get_weights(), gpu.get_weights())
     p_cpu = cpu.predict(xs, batch_size=batch, verbose=0)
     p_gpu = gpu.predict(xs, batch_size=batch, verbose=0)
     pred_err = float(np.abs(p_cpu - p_gpu).max())
@@ -126,11 +129,7 @@ def check_custom_loop(workload, x, y, batch: int) -> None:
         for k in range(steps):
             (step if k < 2 else compiled)(x[k * batch : (k + 1) * batch], y[k * batch : (k + 1) * batch])
         trained[backend] = (model.get_weights(), time.perf_counter() - t)
-    worst = max(
-        float(np.abs(a - b).max() / (np.abs(a).max() + 1e-6))
-        for a, b in zip(trained["cpu"][0], trained["cuda"][0], strict=True)
-    )
-    moved = max(float(np.abs(a - b).max()) for a, b in zip(start, trained["cpu"][0], strict=True))
+    worst, moved = weight_agreement(start, trained["cpu"][0], trained["cuda"][0])
     ok = worst < 1e-3 and moved > 0
     say(
         f"  custom loop (2 tape steps, 2 kgraph.function steps): weights rel. diff {worst:.2e}, moved "

@@ -130,7 +130,7 @@ class Model(ModelSavingMixin, Trainer, Layer):
     def _structured(self, outputs):
         """The outputs as the model was built: a dict by the keys it was given (as Keras returns them from a
         call and from predict), else as they are (one tensor or a list)."""
-        if getattr(self, "_output_dict_keys", None) is None:
+        if self._output_dict_keys is None:
             return outputs
         flat = outputs if isinstance(outputs, list | tuple) else [outputs]
         return dict(zip(self._output_dict_keys, flat, strict=True))

@@ -70,11 +70,7 @@ class LeakyReLU(_ShapePreserving):
             negative_slope = kwargs.pop("alpha")
             warnings.warn("Argument `alpha` is deprecated. Use `negative_slope` instead.", stacklevel=2)
         super().__init__(**kwargs)
-        if negative_slope is None or negative_slope < 0:
-            raise ValueError(
-                "The negative_slope value of a Leaky ReLU layer cannot be None or negative value. Expected a "
-                f"float. Received: negative_slope={negative_slope}"
-            )
+        _check_non_negative("LeakyReLU", "negative_slope", negative_slope)
         self.negative_slope = negative_slope
 
     def call(self, inputs):

@@ -53,15 +53,7 @@ class LayerNormalization(Layer):
                 "please use `keras.layers.RMSNormalization` instead.",
                 stacklevel=2,
             )
-        if isinstance(axis, list | tuple):
-            self.axis = list(axis)
-        elif isinstance(axis, int):
-            self.axis = axis
-        else:
-            raise TypeError(
-                "Expected an int or a list/tuple of ints for the argument 'axis', but received: "
-                f"{axis!r} (layer '{self.name}')"
-            )
+        self.axis = standardize_axis(axis, self.name)
         self.epsilon = epsilon
         self.center, self.scale, self.rms_scaling = center, scale, rms_scaling
         self.beta_initializer = initializers.get(beta_initializer)
@@ -151,3 +143,15 @@ class LayerNormalization(Layer):
             "beta_constraint": serialize_optional(constraints, self.beta_constraint),
             "gamma_constraint": serialize_optional(constraints, self.gamma_constraint),
         }
+
+
+def standardize_axis(axis, layer_name: str):
+    """The `axis` argument of a normalization layer: an int, or a list of ints (from a list or tuple)."""
+    if isinstance(axis, list | tuple):
+        return list(axis)
+    if isinstance(axis, int):
+        return axis
+    raise TypeError(
+        f"Expected an int or a list/tuple of ints for the argument 'axis', but received: {axis!r} "
+        f"(layer '{layer_name}')"
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kgraph import ops
 from kgraph.layers.layer import Layer
+from kgraph.layers.normalization.layer_normalization import standardize_axis
 
 # Keras caps 1 / norm at 1 / 1e-12, which floors the sum of squares at 1e-24.
 _MIN_SQUARE_SUM = 1e-24
@@ -19,15 +20,7 @@ class UnitNormalization(Layer):
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(axis, list | tuple):
-            self.axis = list(axis)
-        elif isinstance(axis, int):
-            self.axis = axis
-        else:
-            raise TypeError(
-                "Invalid value for `axis` argument: expected an int or a list/tuple of ints. "
-                f"Received: axis={axis}"
-            )
+        self.axis = standardize_axis(axis, self.name)
         self.supports_masking = True
 
     def call(self, inputs):
