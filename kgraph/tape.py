@@ -14,6 +14,7 @@ or `loss.numpy()`.
 
 from __future__ import annotations
 
+import operator
 import sys
 
 import numpy as np
@@ -189,27 +190,49 @@ class GradientTape:
                     f"output_gradients has shape {seed.shape}, but the target has shape "
                     f"{tuple(target.shape)}."
                 )
-        keys = tuple([self._source_key(s) for s in sources])
         recording = graph.seal()
-        key = (target.id, keys, seed is not None, tuple(graph.marked))
-        program = recording.programs.get(key)
-        if program is None or program.stale:
-            variables = {k[1]: s for k, s in zip(keys, sources, strict=True) if k and k[0] == "v"}
-            program = _GradientProgram(
-                recording.graph, target.id, keys, variables, seed is not None, graph.marked
-            )
-            recording.programs[key] = program
+        program = self._program(recording, target.id, sources, seed is not None)
         feeds = graph.nx.graph["feeds"]
         data = [np.ascontiguousarray(feeds[name], np.float32).reshape(1, -1) for name in program.feed_names]
         if seed is not None:
             data.append(seed.reshape(1, -1))
         grads = program.run(data, graph)
-        result = []
-        for source, grad in zip(sources, grads, strict=True):
-            if grad is None and unconnected_gradients == "zero":
-                grad = np.zeros(np.shape(source), np.float32)
-            result.append(grad)
-        return result
+        if unconnected_gradients == "none" or all(g is not None for g in grads):
+            return list(grads)  # a copy: the update compares the tape's own list with what it receives
+        return [
+            np.zeros(np.shape(source), np.float32) if grad is None else grad
+            for source, grad in zip(sources, grads, strict=True)
+        ]
+
+    def _program(self, recording, target: int, sources: list, seeded: bool) -> _GradientProgram:
+        """The compiled gradient program of `recording` for this target and these sources, made if new.
+
+        A training loop asks for the same variables at every step: while the sources are the very objects of
+        the last call, their keys are not worked out again.
+        """
+        graph = self._graph
+        last = recording.last_request
+        if (
+            last is not None
+            and last[0] == target
+            and last[1] == seeded
+            and self.watch_accessed_variables
+            and len(last[2]) == len(sources)
+            and all(map(operator.is_, last[2], sources))
+            and last[3] == graph.marked
+            and not last[4].stale
+        ):
+            return last[4]
+        keys = tuple([self._source_key(s) for s in sources])
+        key = (target, keys, seeded, tuple(graph.marked))
+        program = recording.programs.get(key)
+        if program is None or program.stale:
+            variables = {k[1]: s for k, s in zip(keys, sources, strict=True) if k and k[0] == "v"}
+            program = _GradientProgram(recording.graph, target, keys, variables, seeded, graph.marked)
+            recording.programs[key] = program
+        if all(isinstance(s, Variable) for s in sources):  # a variable's key does not depend on the tape
+            recording.last_request = (target, seeded, list(sources), list(graph.marked), program)
+        return program
 
     def _traced_gradients(self, target, sources, output_gradients, unconnected_gradients) -> list:
         """Gradients as tensors of the program being traced (the tape runs inside a compiled step)."""
@@ -277,6 +300,11 @@ class _GradientProgram:
             None if h is None else (layout[h.key][0] - self.block[0], h._value.size, h.shape)
             for h in self.grad_holders
         ]
+        # Each gradient's slice of the block, and its shape where it is not a 1-D span (a reshape saved).
+        self._cuts = [
+            None if s is None else (slice(s[0], s[0] + s[1]), s[2] if len(s[2]) != 1 else None)
+            for s in self.slices
+        ]
         self._views_of = None  # the store array the views below look into
         self._value_views: list = []
         self._block_view = None
@@ -299,6 +327,9 @@ class _GradientProgram:
         if self._block_view is None:
             return [None] * len(self.slices)
         buffer = self._block_view.copy()
-        grads = [None if s is None else buffer[s[0] : s[0] + s[1]].reshape(s[2]) for s in self.slices]
+        grads = [
+            None if cut is None else buffer[cut[0]] if cut[1] is None else buffer[cut[0]].reshape(cut[1])
+            for cut in self._cuts
+        ]
         remember_gradients(buffer, grads, self.slices)
         return grads

@@ -19,8 +19,6 @@ from kgraph.runtime.backends import make_program
 from kgraph.runtime.store import VariableStore
 from kgraph.variables import Variable, moves, order_writes_after_reads
 
-_FIRST_ROW = np.zeros(1, np.int64)  # a tape program runs one "batch" of one row: its feeds, whole
-
 
 class TapeStore(VariableStore):
     """A variable store that grows: `place` appends variables after those already laid out."""
@@ -100,7 +98,7 @@ class TapeProgram:
         """Runs the program on `data` (one 1 x size row per feed, in `feed_names` order)."""
         store = self.store
         store.claim()
-        self.program.run(store.array, data, _FIRST_ROW, 0, 1)
+        self.program.run_whole(store.array, data)
 
     def value(self, variable: Variable) -> np.ndarray:
         start, shape = self.store.layout[variable.key]

@@ -24,6 +24,7 @@ import numpy as np
 
 from kgraph.ir.builder import Sym
 from kgraph.ir.graph import Graph, Node
+from kgraph.ir.types import TensorType
 
 _MAX_RECORDINGS_PER_SITE = 8
 
@@ -36,6 +37,11 @@ class Recording:
     log: list[tuple]
     spans: dict = field(default_factory=dict)  # start position -> a model call that can be skipped
     programs: dict = field(default_factory=dict)
+    nodes: list = field(init=False)  # the graph's nodes by id, for lookups while replaying
+    last_request: tuple | None = None  # (target, seeded, sources, marked, program) of the last gradient call
+
+    def __post_init__(self):
+        self.nodes = [self.graph.node(i) for i in range(len(self.log))]
 
 
 _SITES: dict[tuple, list[Recording]] = {}  # call site -> its recordings, most recently used first
@@ -69,8 +75,9 @@ class TapeGraph(Graph):
     def __init__(self, recordings: list[Recording]):
         # While it replays, the graph holds no nodes: only the attribute dict of a networkx graph, which is
         # made (2 us of the ~30 us a replayed step spends in Python) when the block leaves its recordings.
-        if recordings:
-            Graph.__init__(self, nx=_Attributes())
+        if recordings:  # the dataclass fields, set directly (a tape is made at every step of a loop)
+            self.nx, self.outputs, self.effects = _Attributes(), {}, []
+            self.fusion = self.memory = self._ids = None  # `_materialize` starts the ids
         else:
             Graph.__init__(self)
         self.nx.graph["feeds"] = {}
@@ -102,8 +109,13 @@ class TapeGraph(Graph):
 
     def node(self, node_id: int) -> Node:
         if self._recording is not None:
-            return self._recording.graph.node(node_id)
+            return self._recording.nodes[node_id]
         return Graph.node(self, node_id)
+
+    def type(self, node_id: int) -> TensorType:
+        if self._recording is not None:
+            return self._recording.nodes[node_id].type
+        return Graph.node(self, node_id).type
 
     def _switch(self, op: str, inputs: tuple, attrs: dict) -> bool:
         """Moves to another recording whose log starts like this trace and goes on with this op."""
@@ -188,7 +200,8 @@ class TapeGraph(Graph):
         state = self.nx.graph
         state["variable_nodes"] = dict(saved["variable_nodes"])
         state["variable_objects"] = dict(saved["variable_objects"])
-        state["assigned"] = {k: (node, Sym(self, value)) for k, (node, value) in saved["assigned"].items()}
+        assigned = saved["assigned"]
+        state["assigned"] = {k: (node, Sym(self, i)) for k, (node, i) in assigned.items()} if assigned else {}
         if saved["added_losses"]:
             state["added_losses"] = [Sym(self, i) for i in saved["added_losses"]]
             state["added_loss_owners"] = list(saved["added_loss_owners"])
@@ -202,9 +215,23 @@ class TapeGraph(Graph):
             feeds = self.nx.graph["feeds"]
             name = f"feed{len(feeds)}"
             feeds[name] = value
-            node_id = self.add("input", name=name, shape=value.shape, dtype="float32")
+            node_id = self._replayed_feed(name, value.shape)
+            if node_id is None:
+                node_id = self.add("input", name=name, shape=value.shape, dtype="float32")
             self._feed_nodes[id(value)] = node_id
         return Sym(self, node_id)
+
+    def _replayed_feed(self, name: str, shape: tuple) -> int | None:
+        """The recorded input node where the recording goes on with this very feed (what `add` would find,
+        without building its arguments: every step of a training loop feeds its batches)."""
+        recording, k = self._recording, self._cursor
+        if recording is None or k >= len(recording.log):
+            return None
+        op, _, attrs = recording.log[k]
+        if op != "input" or attrs.get("name") != name or attrs.get("shape") != shape or len(attrs) != 3:
+            return None
+        self._cursor = k + 1
+        return k
 
     def feed_node(self, value) -> int | None:
         return self._feed_nodes.get(id(value))

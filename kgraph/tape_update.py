@@ -43,18 +43,44 @@ def apply_compiled(optimizer, pairs: list) -> bool:
     """Runs the compiled update when `pairs` hold the last tape gradients; False leaves it to the caller."""
     if not pairs or current_graph() is not None:
         return False
+    program = _same_as_last(optimizer, pairs) or _program_for(optimizer, pairs)
+    if program is None:
+        return False
+    program.run([_last["buffer"].reshape(1, -1)])
+    return True
+
+
+def _same_as_last(optimizer, pairs: list) -> TapeProgram | None:
+    """The program of the optimizer's last update, when `pairs` are the tape's gradients in the tape's order
+    for the same variables (a training loop's every step): one identity scan instead of a lookup by keys."""
+    last = optimizer.__dict__.get("_tape_last_update")
+    grads = _last["grads"]
+    if last is None or last[1] is not _last["slices"] or not len(pairs) == len(grads) == len(last[0]):
+        return None
+    if last[2].stale:
+        return None
+    for (grad, variable), tape_grad, last_variable in zip(pairs, grads, last[0], strict=True):
+        if grad is not tape_grad or variable is not last_variable:
+            return None
+    return last[2]
+
+
+def _program_for(optimizer, pairs: list) -> TapeProgram | None:
+    """The compiled update for these gradients and variables (made if new), or None where they are not the
+    last tape gradients."""
     slices = _slices(pairs)
     if slices is None or not all(isinstance(v, Variable) for _, v in pairs):
-        return False
+        return None
     buffer = _last["buffer"]
-    key = (tuple([v.key for _, v in pairs]), tuple(slices), buffer.size)
+    variables = [v for _, v in pairs]
+    key = (tuple([v.key for v in variables]), tuple(slices), buffer.size)
     programs = optimizer.__dict__.setdefault("_tape_updates", {})
     program = programs.get(key)
     if program is None or program.stale:
-        program = _update_program(optimizer, [v for _, v in pairs], slices, buffer.size)
+        program = _update_program(optimizer, variables, slices, buffer.size)
         programs[key] = program
-    program.run([buffer.reshape(1, -1)])
-    return True
+    optimizer.__dict__["_tape_last_update"] = (variables, _last["slices"], program)
+    return program
 
 
 def _update_program(optimizer, variables: list[Variable], slices: list, size: int) -> TapeProgram:

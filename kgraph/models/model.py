@@ -141,7 +141,7 @@ class Model(ModelSavingMixin, Trainer, Layer):
         if not self._subclassed and not kwargs and not isinstance(inputs, dict):
             flat = [x if isinstance(x, Sym) else graph.feed(np.asarray(x, np.float32)) for x in flat]
             inputs = flat if isinstance(inputs, list | tuple) else flat[0]
-            key = (self, training, tuple(x.id for x in flat))
+            key = (self, training, tuple([x.id for x in flat]))
             outputs = graph.call_span(key, lambda: Layer.__call__(self, inputs, training=training))
         else:
             outputs = Layer.__call__(self, inputs, training=training, **kwargs)

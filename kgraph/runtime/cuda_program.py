@@ -174,6 +174,10 @@ class CudaProgram:
             self._identity = np.arange(max(total, 2 * len(self._identity)))
         return self._identity
 
+    def run_whole(self, store, data) -> None:
+        """One step over `data`, each array a single row (a tape program's whole feeds)."""
+        self.run(store, data, self.identity_order(1), 0, 1)
+
     # --- device state ------------------------------------------------------------------------------
     def _invalidate(self) -> None:
         self._steps.clear()

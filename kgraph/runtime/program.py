@@ -29,7 +29,7 @@ class CompiledProgram:
         self.consts = const_values(graph)
         self.scratch: list[np.ndarray] = []  # batch-sized copies of the input rows, made at the first run
         self._identity = np.arange(self.batch_size)
-        self._scratch_features: tuple = ()
+        self._scratch_features: list = []
         if any(n.op == "random_uniform" for n in graph.nodes()):
             self.module.seed_random(make_seed())  # compiled code draws from Numba's own generator
 
@@ -47,7 +47,7 @@ class CompiledProgram:
     def run(self, store, data, order, first: int, count: int, results=()) -> int:
         """Runs `count` batches from batch `first`; returns the first data row holding a NaN, or -1."""
         total = data[0].shape[0] if data else 0
-        features = tuple(d.shape[1] for d in data)
+        features = [d.shape[1] for d in data]
         if features != self._scratch_features:
             self.scratch = [np.zeros((self.batch_size, f), np.float32) for f in features]
             self._scratch_features = features
@@ -66,6 +66,13 @@ class CompiledProgram:
             total,
         )
 
+    def run_whole(self, store, data) -> None:
+        """One step over `data` as it is, each array a single C-contiguous row (a tape program's whole
+        feeds): `run` of one batch without the row order, the copy into scratch or the NaN check, and with
+        half the arguments to dispatch (a custom training loop runs two such programs per step)."""
+        set_blas_threads(self.threads)
+        self.module.step(store, self.consts, self.arena, *data, 1)
+
 
 class InterpretedProgram:
     """The reference backend: the same graph, run node by node with numpy."""
@@ -79,6 +86,9 @@ class InterpretedProgram:
 
     def identity_order(self, total: int) -> np.ndarray:
         return np.arange(total)
+
+    def run_whole(self, store, data) -> None:
+        self.run(store, data, self.identity_order(1), 0, 1)
 
     def run(self, store, data, order, first: int, count: int, results=()) -> int:
         total = data[0].shape[0] if data else 0
