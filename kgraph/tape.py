@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import operator
 import sys
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -287,16 +288,14 @@ class _GradientProgram:
                 holder = Variable(np.zeros(graph.type(value).shape, np.float32), name=f"tape/value{value}")
                 holder.assign(Sym(graph, value))
                 self.value_holders[value] = holder
-        placed = [h for h in self.grad_holders if h is not None]
+        # The holders are placed back to back (new variables of the store): gradients, then values. One copy
+        # of that block per run gives the gradients and the values their own memory.
+        holders = [*(h for h in self.grad_holders if h is not None), *self.value_holders.values()]
         names = self.feed_names + (["output_gradients"] if seeded else [])
-        self.tape_program = TapeProgram(
-            graph, names, "gradient tape", [*placed, *self.value_holders.values()]
-        )
+        self.tape_program = TapeProgram(graph, names, "gradient tape", holders)
         layout = self.tape_program.store.layout
-        self.block = (
-            (layout[placed[0].key][0], layout[placed[-1].key][0] + placed[-1]._value.size) if placed else None
-        )
-        self.slices = [
+        self.block = (layout[holders[0].key][0], layout[holders[-1].key][0] + holders[-1]._value.size)
+        self.slices = [  # (offset in the block, size, shape) of each gradient; the update reads them so
             None if h is None else (layout[h.key][0] - self.block[0], h._value.size, h.shape)
             for h in self.grad_holders
         ]
@@ -305,8 +304,14 @@ class _GradientProgram:
             None if s is None else (slice(s[0], s[0] + s[1]), s[2] if len(s[2]) != 1 else None)
             for s in self.slices
         ]
-        self._views_of = None  # the store array the views below look into
-        self._value_views: list = []
+        start = self.block[0]
+        self._value_cuts = {}
+        for value, h in self.value_holders.items():
+            offset = layout[h.key][0] - start
+            self._value_cuts[value] = (slice(offset, offset + h._value.size), h.shape)
+        # The gradients' part of the block, which the update reads (it starts the block).
+        self._grads_size = sum(s[1] for s in self.slices if s is not None)
+        self._views_of = None  # the store array the block view looks into
         self._block_view = None
 
     @property
@@ -319,17 +324,34 @@ class _GradientProgram:
         array = program.store.array
         if self._views_of is not array:  # first run, or the store grew into a new array
             self._views_of = array
-            self._value_views = [(value, program.value(h)) for value, h in self.value_holders.items()]
-            self._block_view = array[self.block[0] : self.block[1]] if self.block else None
-        values = graph.nx.graph.setdefault("values", {})
-        for value, view in self._value_views:
-            values[value] = view.copy()
-        if self._block_view is None:
-            return [None] * len(self.slices)
+            self._block_view = array[self.block[0] : self.block[1]]
         buffer = self._block_view.copy()
+        graph.nx.graph["values"] = _ComputedValues(buffer, self._value_cuts)
         grads = [
             None if cut is None else buffer[cut[0]] if cut[1] is None else buffer[cut[0]].reshape(cut[1])
             for cut in self._cuts
         ]
-        remember_gradients(buffer, grads, self.slices)
+        if self._grads_size:
+            remember_gradients(buffer[: self._grads_size], grads, self.slices)
         return grads
+
+
+class _ComputedValues(Mapping):
+    """The values a gradient program returned besides the gradients (the target, a model's outputs), by node
+    id: views into the run's buffer, made when read (`Sym.numpy()`), since a loop rarely reads all of them."""
+
+    def __init__(self, buffer: np.ndarray, cuts: dict):
+        self._buffer, self._cuts = buffer, cuts
+
+    def __getitem__(self, value: int) -> np.ndarray:
+        span, shape = self._cuts[value]
+        return self._buffer[span].reshape(shape)
+
+    def __contains__(self, value) -> bool:
+        return value in self._cuts
+
+    def __iter__(self):
+        return iter(self._cuts)
+
+    def __len__(self) -> int:
+        return len(self._cuts)

@@ -180,6 +180,7 @@ def test_predictions_readable_after_the_step_and_fit_after_the_loop():
     model.compile(optimizer="sgd", loss="categorical_crossentropy")
     model.fit(x[:64], y[:64], batch_size=32, verbose=0)  # the weights live in the model's store first
     optimizer = kgraph.optimizers.SGD(0.1)
+    steps = []
     for i in range(0, 96, 32):
         before = model.predict(x[i : i + 32], verbose=0)
         with kgraph.GradientTape() as tape:
@@ -188,6 +189,13 @@ def test_predictions_readable_after_the_step_and_fit_after_the_loop():
         grads = tape.gradient(loss, model.trainable_weights)
         optimizer.apply_gradients(zip(grads, model.trainable_weights, strict=True))
         np.testing.assert_allclose(predictions.numpy(), before, rtol=1e-5, atol=1e-6)
+        steps.append((predictions, before, loss, float(loss), [g.copy() for g in grads], grads))
+    for predictions, before, loss, value, copies, grads in steps:  # later steps overwrite none of them
+        np.testing.assert_array_equal(predictions.numpy(), np.asarray(predictions))
+        np.testing.assert_allclose(predictions.numpy(), before, rtol=1e-5, atol=1e-6)
+        assert float(loss) == value
+        for copy, grad in zip(copies, grads, strict=True):
+            np.testing.assert_array_equal(grad, copy)
     weights = model.get_weights()
     np.testing.assert_allclose(model.predict(x[:8], verbose=0), model(x[:8]), rtol=1e-6)
     model.fit(x[:32], y[:32], batch_size=32, verbose=0)  # fit continues from the loop's weights
