@@ -165,8 +165,9 @@ class TapeGraph(Graph):
             if span is not None and span[0] == key:
                 self._cursor = span[1]
                 self._restore(span[4])
-                outputs = [Sym(self, i) for i in span[2]]
-                return outputs if span[3] else outputs[0]
+                if not span[3]:
+                    return Sym(self, span[2][0])
+                return [Sym(self, i) for i in span[2]]
         feeds = len(self.nx.graph["feeds"])
         outputs = run()
         flat = outputs if isinstance(outputs, list | tuple) else [outputs]
@@ -198,8 +199,8 @@ class TapeGraph(Graph):
 
     def _restore(self, saved: dict) -> None:
         state = self.nx.graph
-        state["variable_nodes"] = dict(saved["variable_nodes"])
-        state["variable_objects"] = dict(saved["variable_objects"])
+        state["variable_nodes"] = saved["variable_nodes"].copy()
+        state["variable_objects"] = saved["variable_objects"].copy()
         assigned = saved["assigned"]
         state["assigned"] = {k: (node, Sym(self, i)) for k, (node, i) in assigned.items()} if assigned else {}
         if saved["added_losses"]:
@@ -236,10 +237,12 @@ class TapeGraph(Graph):
     def feed_node(self, value) -> int | None:
         return self._feed_nodes.get(id(value))
 
-    def mark(self, value) -> None:
-        """Asks the gradient program to return `value` too (a model's predictions, read after the step)."""
-        if isinstance(value, Sym) and value.graph is self:
-            self.marked.append(value.id)
+    def mark(self, values) -> None:
+        """Asks the gradient program to return `values` too (a model's predictions, read after the step): a
+        tensor or a list or tuple of them."""
+        for value in values if isinstance(values, list | tuple) else [values]:
+            if isinstance(value, Sym) and value.graph is self:
+                self.marked.append(value.id)
 
     def seal(self) -> Recording:
         """The recording this block's trace matches, made (and remembered for its call site) if new."""

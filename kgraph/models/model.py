@@ -109,6 +109,9 @@ class Model(ModelSavingMixin, Trainer, Layer):
 
     def __call__(self, inputs, training=None, **kwargs):
         """Symbolic inputs trace the model; a numpy array at inference runs the compiled predict program."""
+        graph = current_graph()
+        if type(inputs) is np.ndarray and getattr(graph, "call_span", None) is not None:  # a loop's step
+            return self._structured(self._call_on_tape(graph, inputs, training, kwargs))
         if isinstance(inputs, dict) and not self._subclassed:
             missing = [name for name in self.input_names if name not in inputs]
             if missing:
@@ -118,11 +121,10 @@ class Model(ModelSavingMixin, Trainer, Layer):
                 )
             flat = [inputs[name] for name in self.input_names]
             inputs = flat if len(flat) > 1 else flat[0]
-        if not training and not kwargs and isinstance(inputs, np.ndarray) and current_graph() is None:
+        if not training and not kwargs and isinstance(inputs, np.ndarray) and graph is None:
             outputs = self._predict_quietly(inputs, max(len(inputs), 1))
             if outputs is not None:
                 return outputs
-        graph = current_graph()
         if getattr(graph, "call_span", None) is None:
             return self._structured(super().__call__(inputs, training=training, **kwargs))
         return self._structured(self._call_on_tape(graph, inputs, training, kwargs))
@@ -137,16 +139,18 @@ class Model(ModelSavingMixin, Trainer, Layer):
 
     def _call_on_tape(self, graph, inputs, training, kwargs):
         """A call inside a GradientTape: a functional model's call is recorded once and then skipped."""
-        flat = list(inputs) if isinstance(inputs, list | tuple) else [inputs]
+        several = isinstance(inputs, list | tuple)
         if not self._subclassed and not kwargs and not isinstance(inputs, dict):
-            flat = [x if isinstance(x, Sym) else graph.feed(np.asarray(x, np.float32)) for x in flat]
-            inputs = flat if isinstance(inputs, list | tuple) else flat[0]
+            flat = [
+                x if isinstance(x, Sym) else graph.feed(np.asarray(x, np.float32))
+                for x in (inputs if several else [inputs])
+            ]
+            inputs = flat if several else flat[0]
             key = (self, training, tuple([x.id for x in flat]))
             outputs = graph.call_span(key, lambda: Layer.__call__(self, inputs, training=training))
         else:
             outputs = Layer.__call__(self, inputs, training=training, **kwargs)
-        for output in outputs if isinstance(outputs, list | tuple) else [outputs]:
-            graph.mark(output)  # the step returns the predictions too, for metrics read after it
+        graph.mark(outputs)  # the step returns the predictions too, for metrics read after it
         return outputs
 
     def call(self, inputs, training=None):
