@@ -180,7 +180,7 @@ class Loss:
         """`x` as a float32 tensor of the tape: arrays become feeds, other dtypes are cast."""
         if not isinstance(x, Sym):
             return graph.feed(np.asarray(x, np.float32))
-        if x.dtype == "float32":
+        if x.graph.type(x.id).dtype == "float32":
             return x
         with origin(self.name):
             return ops.cast(x, "float32")
