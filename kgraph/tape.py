@@ -326,7 +326,7 @@ class _GradientProgram:
             self._views_of = array
             self._block_view = array[self.block[0] : self.block[1]]
         buffer = self._block_view.copy()
-        graph.nx.graph["values"] = _ComputedValues(buffer, self._value_cuts)
+        graph.nx.graph["values"] = _ComputedValues(buffer, self._value_cuts, graph.nx.graph.get("values"))
         grads = [
             None if cut is None else buffer[cut[0]] if cut[1] is None else buffer[cut[0]].reshape(cut[1])
             for cut in self._cuts
@@ -338,20 +338,29 @@ class _GradientProgram:
 
 class _ComputedValues(Mapping):
     """The values a gradient program returned besides the gradients (the target, a model's outputs), by node
-    id: views into the run's buffer, made when read (`Sym.numpy()`), since a loop rarely reads all of them."""
+    id: views into the run's buffer, made when read (`Sym.numpy()`), since a loop rarely reads all of them.
 
-    def __init__(self, buffer: np.ndarray, cuts: dict):
+    Values of an earlier `gradient` call on the same (persistent) tape that this run did not compute stay
+    readable through `earlier`.
+    """
+
+    def __init__(self, buffer: np.ndarray, cuts: dict, earlier: Mapping | None = None):
         self._buffer, self._cuts = buffer, cuts
+        self._earlier = earlier if earlier is not None and any(k not in cuts for k in earlier) else None
 
     def __getitem__(self, value: int) -> np.ndarray:
-        span, shape = self._cuts[value]
-        return self._buffer[span].reshape(shape)
+        cut = self._cuts.get(value)
+        if cut is None:
+            if self._earlier is None:
+                raise KeyError(value)
+            return self._earlier[value]
+        return self._buffer[cut[0]].reshape(cut[1])
 
     def __contains__(self, value) -> bool:
-        return value in self._cuts
+        return value in self._cuts or (self._earlier is not None and value in self._earlier)
 
     def __iter__(self):
-        return iter(self._cuts)
+        return iter(dict.fromkeys([*self._cuts, *(self._earlier or ())]))
 
     def __len__(self) -> int:
-        return len(self._cuts)
+        return len(list(iter(self)))

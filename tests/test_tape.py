@@ -133,8 +133,11 @@ def test_persistence_and_unconnected_sources():
         tape.gradient(loss, w)
     with kgraph.GradientTape(persistent=True) as tape:
         loss = ops.sum(ops.square(w) * 3.0)
+        other = ops.sum(w * 5.0)
     assert tape.gradient(loss, [w, unused])[1] is None
     np.testing.assert_allclose(tape.gradient(loss, [unused], unconnected_gradients="zero")[0], np.zeros(3))
+    np.testing.assert_allclose(tape.gradient(other, w), [5.0, 5.0])
+    assert float(loss) == 6.0 and float(other) == 10.0  # each target's value, after both gradient calls
 
 
 def test_watched_inputs_output_gradients_and_jacobian():
