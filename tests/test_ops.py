@@ -14,6 +14,7 @@ B = rng.normal(size=(4,)).astype(np.float32)  # broadcasts against A's rows
 M = rng.normal(size=(4, 5)).astype(np.float32)
 P = rng.uniform(0.1, 2.0, size=(3, 4)).astype(np.float32)  # positive: log, sqrt
 LABELS = np.array([2.0, 0.0, 3.0], np.float32)
+T = rng.normal(size=(2, 3, 4)).astype(np.float32)
 
 
 def _softmax(x, axis=-1):
@@ -156,6 +157,47 @@ CASES = {
         (A, P),
     ),
     "matmul_array_on_the_left": (lambda a: M.T @ a.T, lambda a: M.T @ a.T, (A,)),
+    "flip_roll": (
+        lambda a: ops.flip(a, 1) + ops.flip(a) + ops.roll(a, (2, -1), axis=(0, 1)) + ops.roll(a, 5),
+        lambda a: np.flip(a, 1) + np.flip(a) + np.roll(a, (2, -1), axis=(0, 1)) + np.roll(a, 5),
+        (A,),
+    ),
+    "cumsum_cumprod": (
+        lambda a: (
+            ops.cumsum(a, axis=1)
+            + ops.cumsum(a, axis=0)
+            + ops.reshape(ops.cumsum(a), (3, 4))
+            + ops.cumprod(a, -1)
+        ),
+        lambda a: np.cumsum(a, 1) + np.cumsum(a, 0) + np.cumsum(a).reshape(3, 4) + np.cumprod(a, -1),
+        (A,),
+    ),
+    "triangles": (
+        lambda a: ops.tril(a) + 2.0 * ops.triu(a, 1) + 3.0 * ops.tril(a, -1) + ops.tri(3, 4, 1),
+        lambda a: np.tril(a) + 2.0 * np.triu(a, 1) + 3.0 * np.tril(a, -1) + np.tri(3, 4, 1),
+        (A,),
+    ),
+    "diagonals": (
+        lambda a, b: (
+            ops.concatenate([ops.diagonal(a, 1), ops.diagonal(a, -1), ops.diag(a), ops.diag(b, -1)[2]])
+            + ops.trace(a)
+        ),
+        lambda a, b: (
+            np.concatenate([np.diagonal(a, 1), np.diagonal(a, -1), np.diag(a), np.diag(b, -1)[2]])
+            + np.trace(a)
+        ),
+        (A, B),
+    ),
+    "diagonal_of_planes": (
+        lambda t: ops.diagonal(t, 1, 0, 2) + ops.trace(t, 0, 2, 1)[None],
+        lambda t: np.diagonal(t, 1, 0, 2) + np.trace(t, 0, 2, 1)[None],
+        (T,),
+    ),
+    "tensordot": (
+        lambda t, m: ops.tensordot(t, m, axes=1) + ops.tensordot(t, t, axes=([0, 1], [0, 1]))[0, 0],
+        lambda t, m: np.tensordot(t, m, 1) + np.tensordot(t, t, ([0, 1], [0, 1]))[0, 0],
+        (T, M),
+    ),
 }
 
 
@@ -199,3 +241,27 @@ def test_indexing_errors_say_what_is_supported():
         traced(A)
     with pytest.raises(IndexError, match="step-1 slices"):
         kgraph.function(lambda a: a[:, ::2])(A)
+
+
+def test_axis_functions_keep_infinities_and_nans_where_numpy_does():
+    x = A.copy()
+    x[0, 3], x[2, 0] = np.inf, np.nan  # above and below the diagonal
+    for fn in (ops.tril, ops.triu, ops.diagonal, lambda a: ops.roll(ops.flip(a, 0), 1, axis=1)):
+        np.testing.assert_array_equal(kgraph.function(fn)(x), fn(x))
+
+
+def test_axis_functions_along_the_batch_axis_of_a_layer_say_why_they_cannot():
+    inputs = kgraph.Input((4, 3))
+    for fn in (lambda t: ops.cumsum(t, axis=0), lambda t: ops.flip(t, 0), lambda t: ops.roll(t, 1)):
+        with pytest.raises(ValueError, match="batch axis"):
+            kgraph.layers.Lambda(fn)(inputs)
+    outputs = kgraph.layers.Lambda(lambda t: ops.cumsum(ops.flip(t, 1), axis=1) + ops.roll(t, 1, axis=-1))(
+        inputs
+    )
+    x = rng.normal(size=(5, 4, 3)).astype(np.float32)
+    np.testing.assert_allclose(
+        kgraph.Model(inputs, outputs).predict(x, verbose=0),
+        np.cumsum(np.flip(x, 1), 1) + np.roll(x, 1, -1),
+        rtol=1e-5,
+        atol=1e-6,
+    )

@@ -94,7 +94,13 @@ def _composed_expression(z):
     return ops.sum(pieces * ops.elu(ops.moveaxis(z, 0, 1)[0])) + ops.sum(ops.softsign(ops.swapaxes(z, 0, 1)))
 
 
-@pytest.mark.parametrize("expression", [_softmax_expression, _composed_expression])
+def _axis_expression(z):
+    scanned = ops.cumsum(ops.flip(z, 0), axis=0) * ops.cumprod(ops.roll(z, 1, axis=1) * 0.5 + 1.0, axis=1)
+    contracted = ops.tensordot(ops.tril(z, 1), ops.triu(ops.transpose(z)), axes=([1], [0]))
+    return ops.sum(scanned * ops.tanh(z)) + ops.trace(contracted) + ops.sum(ops.diagonal(z, -1))
+
+
+@pytest.mark.parametrize("expression", [_softmax_expression, _composed_expression, _axis_expression])
 def test_tape_gradients_match_finite_differences(expression):
     rng = np.random.default_rng(0)
     w = kgraph.Variable(rng.normal(size=(3, 4)).astype(np.float32), name="w")

@@ -8,5 +8,6 @@ activations, losses, metrics and optimizers are all written with these functions
 
 from kgraph.ops.activation_ops import *  # noqa: F403
 from kgraph.ops.array_ops import *  # noqa: F403
+from kgraph.ops.axis_ops import *  # noqa: F403
 from kgraph.ops.composed_ops import *  # noqa: F403
 from kgraph.ops.nn import average_pool, conv, conv_transpose, depthwise_conv, max_pool, separable_conv  # noqa: F401

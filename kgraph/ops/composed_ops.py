@@ -59,6 +59,7 @@ __all__ = [
     "split",
     "swapaxes",
     "tile",
+    "tri",
     "zeros",
 ]
 
@@ -82,6 +83,11 @@ def full(shape, fill_value, dtype=None):  # noqa: A002 - numpy's name
 
 def eye(N, M=None, k=0, dtype=None):  # noqa: N803 - numpy's names
     return np.eye(N, M, k, dtype=_dtype(dtype))
+
+
+def tri(N, M=None, k=0, dtype=None):  # noqa: N803 - numpy's names
+    """Ones on and below the `k`-th diagonal of an N x M matrix, zeros above."""
+    return np.tri(N, M, k, dtype=_dtype(dtype))
 
 
 def full_like(x, fill_value, dtype=None):
