@@ -48,6 +48,8 @@ class Variable:
     """
 
     __array_priority__ = 100  # numpy defers `ndarray * variable` to the variable (traced in a tape)
+    #: Holds whole numbers that weight files store as integers (Keras's int variables: Normalization's count).
+    integer_valued = False
 
     def __init__(
         self, initializer=None, shape=None, dtype=None, trainable: bool = True, name: str | None = None

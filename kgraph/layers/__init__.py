@@ -32,6 +32,7 @@ from kgraph.layers.pooling.global_pooling import (
     GlobalMaxPooling2D,
 )
 from kgraph.layers.pooling.pooling import AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D
+from kgraph.layers.preprocessing.normalization import Normalization
 from kgraph.layers.regularization.activity_regularization import ActivityRegularization
 from kgraph.layers.regularization.gaussian_dropout import GaussianDropout
 from kgraph.layers.regularization.gaussian_noise import GaussianNoise
@@ -104,6 +105,7 @@ __all__ = [
     "Minimum",
     "minimum",
     "Multiply",
+    "Normalization",
     "multiply",
     "Subtract",
     "subtract",

@@ -69,7 +69,7 @@ def _write_weights(group, variables, integer: set[int] = frozenset()) -> None:
     group.attrs["weight_names"] = [v.path.encode("utf8") for v in variables]
     for index, variable in enumerate(variables):
         value = variable.numpy()
-        if index in integer:
+        if index in integer or variable.integer_valued:
             value = np.asarray(np.rint(value), np.int64)
         group.create_dataset(variable.path, data=value)
 
@@ -146,7 +146,11 @@ def load_model_weights(group, model, source: str, skip_mismatch: bool = False) -
             what = f"weight '{weight_name}' of layer '{layer.name}'"
             try:
                 value = read_dataset(
-                    required_dataset(layer_group, weight_name, source), variable.shape, source, what
+                    required_dataset(layer_group, weight_name, source),
+                    variable.shape,
+                    source,
+                    what,
+                    integer_ok=variable.integer_valued,
                 )
             except Mismatch as error:
                 problems.append(str(error))

@@ -25,10 +25,13 @@ class StateEntry:
     owner: str
     kind: str
     variables: list[Variable] = field(default_factory=list)
-    #: Indices saved as integers (an optimizer's iteration count).
+    #: Indices saved as integers (an optimizer's iteration count; variables that are `integer_valued`).
     integer: set[int] = field(default_factory=set)
     #: A file may hold only this many leading variables (an optimizer saved before its slots existed).
     leading: int | None = None
+
+    def __post_init__(self):
+        self.integer = self.integer | {i for i, v in enumerate(self.variables) if v.integer_valued}
 
     @property
     def size(self) -> int:
