@@ -193,6 +193,11 @@ CASES = {
         lambda t: np.diagonal(t, 1, 0, 2) + np.trace(t, 0, 2, 1)[None],
         (T,),
     ),
+    "batch_matmul": (
+        lambda t, u: ops.matmul(t, u) + t @ u + ops.matmul(t, ops.transpose(t, (0, 2, 1)))[..., :1],
+        lambda t, u: t @ u + t @ u + (t @ t.transpose(0, 2, 1))[..., :1],
+        (T, T.transpose(0, 2, 1) * 2.0),
+    ),
     "tensordot": (
         lambda t, m: ops.tensordot(t, m, axes=1) + ops.tensordot(t, t, axes=([0, 1], [0, 1]))[0, 0],
         lambda t, m: np.tensordot(t, m, 1) + np.tensordot(t, t, ([0, 1], [0, 1]))[0, 0],

@@ -97,7 +97,14 @@ def _composed_expression(z):
 def _axis_expression(z):
     scanned = ops.cumsum(ops.flip(z, 0), axis=0) * ops.cumprod(ops.roll(z, 1, axis=1) * 0.5 + 1.0, axis=1)
     contracted = ops.tensordot(ops.tril(z, 1), ops.triu(ops.transpose(z)), axes=([1], [0]))
-    return ops.sum(scanned * ops.tanh(z)) + ops.trace(contracted) + ops.sum(ops.diagonal(z, -1))
+    stacks = ops.reshape(z, (5, 2, 2))
+    pairwise = ops.matmul(stacks, ops.transpose(stacks, (0, 2, 1))) @ stacks  # stacks of matrices, pairwise
+    return (
+        ops.sum(scanned * ops.tanh(z))
+        + ops.trace(contracted)
+        + ops.sum(ops.diagonal(z, -1))
+        + ops.sum(pairwise)
+    )
 
 
 @pytest.mark.parametrize("expression", [_softmax_expression, _composed_expression, _axis_expression])

@@ -100,10 +100,10 @@ class Sym:
         return emit("abs", self)
 
     def __matmul__(self, other):
-        return emit("matmul", self, other)
+        return emit(_matmul_op(self, other), self, other)
 
     def __rmatmul__(self, other):
-        return emit("matmul", other, self)
+        return emit(_matmul_op(other, self), other, self)
 
     @property
     def T(self):  # noqa: N802 - numpy's name
@@ -180,6 +180,14 @@ class Sym:
         return np.asarray(self.numpy(), dtype=dtype)
 
     __hash__ = object.__hash__
+
+
+def _matmul_op(a, b) -> str:
+    """`batch_matmul` for two stacks of matrices with the same leading axes (see `ops.matmul`), else
+    `matmul`."""
+    sa, sb = (tuple(x.shape) if isinstance(x, Sym) else np.shape(x) for x in (a, b))
+    stacks = len(sa) >= 3 and len(sa) == len(sb) and sa[:-2] == sb[:-2]
+    return "batch_matmul" if stacks else "matmul"
 
 
 def current_graph() -> Graph | None:

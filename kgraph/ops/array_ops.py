@@ -320,12 +320,16 @@ def one_hot(x, num_classes: int, axis=-1):
 
 # --- linear algebra -------------------------------------------------------------------------------
 def matmul(x1, x2):
-    """Matrix product; symbolic operands are a matrix (or a stack of rows, rank > 2) times a matrix."""
+    """Matrix product; symbolic operands are a matrix (or a stack of rows, rank > 2) times a matrix, or two
+    stacks of matrices with the same leading axes, multiplied pairwise."""
     if is_symbolic([x1, x2]):
+        if ndim(x1) >= 3 and ndim(x1) == ndim(x2) and shape(x1)[:-2] == shape(x2)[:-2]:
+            return emit("batch_matmul", x1, x2)
         if ndim(x1) < 2 or ndim(x2) != 2:
             raise ValueError(
-                f"matmul of symbolic tensors needs a first operand of rank >= 2 and a rank-2 second operand, "
-                f"received shapes {shape(x1)} and {shape(x2)}."
+                "matmul of symbolic tensors needs a first operand of rank >= 2 and a rank-2 second operand, "
+                f"or two operands of the same rank with the same leading axes; received shapes {shape(x1)} "
+                f"and {shape(x2)}."
             )
         return emit("matmul", x1, x2)
     return np.matmul(eager_array(x1), eager_array(x2))

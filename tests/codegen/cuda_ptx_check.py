@@ -84,6 +84,14 @@ def programs():
     order_writes_after_reads(graph)
     store = VariableStore([best])
     yield run_pipeline(graph, 4), ProgramLayout(store.layout, ["x0"], ["unit"]), store.array.size
+    graph = Graph()  # stacks of matrices multiplied pairwise (attention), in the transpose forms of gradients
+    with tracing(graph):
+        x = Sym(graph, graph.add("input", name="x0", shape=(None, 3, 2)))
+        scores = ops.matmul(x, ops.transpose(x, (0, 2, 1)))
+        graph.outputs["scores"] = scores.id
+        graph.outputs["ta"] = emit("batch_matmul", x, scores, transpose_a=True).id
+        graph.outputs["tb"] = emit("batch_matmul", scores, scores, transpose_b=True).id
+    yield run_pipeline(graph, 4), ProgramLayout({}, ["x0"], ["scores", "ta", "tb"]), 1
     config.set_backend("cpu")
     model = kgraph.Sequential(
         [

@@ -44,7 +44,22 @@ CASES = {
     "gemm with a reduction epilogue": lambda x: ops.sum(ops.matmul(x, ops.convert_to_tensor(W)), axis=0),
     "concat and slice": lambda x: ops.concatenate([x, x[:, 1:3] * 2.0], axis=-1),
     "transpose copy": lambda x: ops.transpose(ops.reshape(x, (-1, 5, 1)), (0, 2, 1)) + 1.0,
+    "batch matmul and its transposes": lambda x: _batch_products(ops.reshape(x, (-1, 5, 1))),
 }
+
+
+def _batch_products(r):
+    """Stacks of matrices multiplied pairwise, in every transpose form (those the gradients use)."""
+    from kgraph.ir.builder import emit
+
+    outer = ops.matmul(r, ops.transpose(r, (0, 2, 1)))  # (n, 5, 5)
+    return (
+        outer,
+        emit("batch_matmul", r, outer, transpose_a=True),
+        emit("batch_matmul", outer, r, transpose_b=False)
+        + emit("batch_matmul", outer, outer, transpose_b=True)[..., :1],
+        emit("batch_matmul", r, outer, transpose_a=True, transpose_b=True),
+    )
 
 
 @pytest.mark.parametrize("name", list(CASES))

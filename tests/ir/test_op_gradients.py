@@ -79,6 +79,7 @@ CASES = {
     "max": ([_any((3, 4))], {"axes": (1,), "keepdims": True}),
     "min": ([_any((3, 4))], {"axes": (0,), "keepdims": False}),
     "matmul": ([_any((3, 4)), _any((4, 5))], {}),
+    "batch_matmul": ([_any((2, 3, 4)), _any((2, 4, 5))], {}),
     "reshape": ([_any((3, 4))], {"shape": (2, 6)}),
     "transpose": ([_any((3, 4, 2))], {"perm": (2, 0, 1)}),
     "concat": ([_any((3, 4)), _any((3, 2))], {"axis": 1}),
@@ -189,6 +190,13 @@ def test_matmul_gradient_with_transposes(transpose_a, transpose_b):
     a = _any((4, 3)) if transpose_a else _any((3, 4))
     b = _any((5, 4)) if transpose_b else _any((4, 5))
     _check_gradient("matmul", [a, b], {"transpose_a": transpose_a, "transpose_b": transpose_b})
+
+
+@pytest.mark.parametrize(("transpose_a", "transpose_b"), [(True, False), (False, True), (True, True)])
+def test_batch_matmul_gradient_with_transposes(transpose_a, transpose_b):
+    a = _any((2, 4, 3)) if transpose_a else _any((2, 3, 4))
+    b = _any((2, 5, 4)) if transpose_b else _any((2, 4, 5))
+    _check_gradient("batch_matmul", [a, b], {"transpose_a": transpose_a, "transpose_b": transpose_b})
 
 
 def test_every_differentiable_op_has_a_case():
