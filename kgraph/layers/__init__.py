@@ -1,5 +1,6 @@
 """Keras layers, compiled: each composes kgraph.ops; none holds a kernel."""
 
+from kgraph.layers.attention.attention import Attention
 from kgraph.layers.convolutional.conv import Conv1D, Conv2D
 from kgraph.layers.convolutional.conv_transpose import Conv1DTranspose, Conv2DTranspose
 from kgraph.layers.convolutional.depthwise_conv import DepthwiseConv1D, DepthwiseConv2D
@@ -70,6 +71,7 @@ GlobalMaxPool1D = GlobalMaxPooling1D
 GlobalMaxPool2D = GlobalMaxPooling2D
 
 __all__ = [
+    "Attention",
     "Bidirectional",
     "Embedding",
     "GRU",

@@ -305,7 +305,10 @@ class Layer:
         check_input_spec(self, self.input_spec, shapes)
         self._ensure_built(shapes if isinstance(inputs, list | tuple) else shapes[0])
         check_input_spec(self, self.input_spec, shapes)
-        out_shapes = self.compute_output_shape(shapes if isinstance(inputs, list | tuple) else shapes[0])
+        shape_kwargs = {k: v for k, v in kwargs.items() if k in _output_shape_arguments(type(self))}
+        out_shapes = self.compute_output_shape(
+            shapes if isinstance(inputs, list | tuple) else shapes[0], **shape_kwargs
+        )
         node = CallNode(self, flat, isinstance(inputs, list | tuple), training, kwargs)
         outputs = to_structure(out_shapes, lambda s: KerasTensor(s, node=node), leaf=_is_shape)
         node.outputs = outputs if isinstance(outputs, list) else [outputs]
@@ -339,6 +342,14 @@ def _is_shape_list(x) -> bool:
 def call_takes_mask(layer_class: type) -> bool:
     """Whether a layer class's `call` takes a `mask` (models pass implicit masks to those that do)."""
     return "mask" in inspect.signature(layer_class.call).parameters
+
+
+@functools.cache
+def _output_shape_arguments(layer_class: type) -> frozenset:
+    """Call arguments that change a layer's outputs (Attention's `return_attention_scores`): those its
+    `compute_output_shape` takes besides the input shape."""
+    parameters = inspect.signature(layer_class.compute_output_shape).parameters
+    return frozenset(parameters) - {"self", "input_shape"}
 
 
 @functools.cache

@@ -4,6 +4,7 @@ them, and pooling forward and backward as kernels of their own."""
 import numpy as np
 import pytest
 
+import kgraph
 from kgraph import layers, ops
 from kgraph.ir import Graph, Sym, tracing
 from kgraph.passes.autodiff import gradients
@@ -66,6 +67,33 @@ def test_same_outputs_and_config_as_keras(name, kwargs, input_shape):
         (None, *input_shape[1:])
     )
     assert set(layer.get_config()) == set(reference.get_config())
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_global_average_pooling_1d_averages_the_steps_a_mask_keeps_as_keras(data_format):
+    keras = pytest.importorskip("keras")
+    x = np.random.default_rng(0).normal(size=(3, 5, 4)).astype(np.float32)
+    mask = np.array([[1, 1, 0, 0, 0], [1, 1, 1, 1, 1], [0, 1, 0, 1, 0]], bool)
+    if data_format == "channels_first":
+        x, mask = x[:, :4, :], mask[:, :4]
+    layer = layers.GlobalAveragePooling1D(data_format=data_format)
+    expected = np.asarray(keras.layers.GlobalAveragePooling1D(data_format=data_format)(x, mask=mask))
+    np.testing.assert_allclose(layer(x, mask=mask), expected, rtol=1e-5, atol=1e-6)
+    compiled = run_traced(lambda v, m: layer(v, mask=m), x, mask.astype(np.float32), backend="cpu")
+    np.testing.assert_allclose(compiled, expected, rtol=1e-5, atol=1e-6)
+    # Behind an Embedding(mask_zero=True), the mask flows into the pooling as in Keras.
+    tokens = np.array([[3, 1, 0, 0], [2, 2, 5, 0]], np.float32)
+    models = [
+        lib.Sequential(
+            [lib.Input((4,)), lib.layers.Embedding(6, 3, mask_zero=True), lib.layers.GlobalAveragePooling1D()]
+        )
+        for lib in (keras, kgraph)
+    ]
+    models[1].set_weights(models[0].get_weights())
+    np.testing.assert_allclose(
+        models[1].predict(tokens, verbose=0), models[0].predict(tokens, verbose=0), rtol=1e-5
+    )
 
 
 @pytest.mark.keras

@@ -57,10 +57,24 @@ class _GlobalMax(GlobalPooling):
 
 
 class GlobalAveragePooling1D(_GlobalAverage):
-    """The mean over the steps of (batch, steps, channels) inputs."""
+    """The mean over the steps of (batch, steps, channels) inputs; with a mask (batch, steps), the mean over
+    the steps it keeps, as in Keras."""
 
     def __init__(self, data_format=None, keepdims=False, **kwargs):
         super().__init__(1, data_format, keepdims, **kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            return super().call(inputs)
+        channels_last = self.data_format == "channels_last"
+        steps = 1 if channels_last else 2
+        kept = ops.expand_dims(ops.greater(mask, 0.5), 2 if channels_last else 1)
+        total = ops.sum(ops.where(kept, inputs, 0.0), axis=steps, keepdims=self.keepdims)
+        return ops.divide(total, ops.sum(kept, axis=steps, keepdims=self.keepdims))
+
+    def compute_mask(self, inputs, previous_mask=None):
+        return None
 
 
 class GlobalAveragePooling2D(_GlobalAverage):
