@@ -1,6 +1,7 @@
 """Keras layers, compiled: each composes kgraph.ops; none holds a kernel."""
 
 from kgraph.layers.attention.attention import Attention
+from kgraph.layers.attention.multi_head_attention import MultiHeadAttention
 from kgraph.layers.convolutional.conv import Conv1D, Conv2D
 from kgraph.layers.convolutional.conv_transpose import Conv1DTranspose, Conv2DTranspose
 from kgraph.layers.convolutional.depthwise_conv import DepthwiseConv1D, DepthwiseConv2D
@@ -72,6 +73,7 @@ GlobalMaxPool2D = GlobalMaxPooling2D
 
 __all__ = [
     "Attention",
+    "MultiHeadAttention",
     "Bidirectional",
     "Embedding",
     "GRU",

@@ -163,6 +163,7 @@ class Model(ModelSavingMixin, Trainer, Layer):
                 f"{len(flat)} input tensors."
             )
         values = {id(t): v for t, v in zip(self.inputs, flat, strict=True)}
+        masked_calls = self.__dict__.setdefault("_masked_calls", set())  # saving writes their mask argument
         masks: dict[
             int, object
         ] = {}  # Keras's implicit masks (Embedding(mask_zero=True), Masking), by tensor
@@ -176,6 +177,7 @@ class Model(ModelSavingMixin, Trainer, Layer):
             kwargs = dict(node.kwargs)
             if any(m is not None for m in in_masks) and call_takes_mask(type(node.layer)):
                 kwargs.setdefault("mask", mask)
+                masked_calls.add(id(node))
             out = node.layer(arg, training=training, **kwargs)
             out_masks = node.layer.compute_mask(arg, mask)
             outs = flat_outputs(out)

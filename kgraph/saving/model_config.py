@@ -86,17 +86,22 @@ def _build_config(layer: Layer, own: set[int]) -> dict | None:
     if first is None or not builds:
         return None
     shapes = [list(t.shape) for t in first.inputs]
+    if hasattr(layer, "keras_build_config"):  # a build taking one shape per input (MultiHeadAttention's)
+        return layer.keras_build_config(shapes)
     return {"input_shape": shapes if first.as_list else shapes[0]}
 
 
 def _functional_config(model) -> dict:
     own = _model_nodes(model)
+    masked = _calls_given_masks(model)
     layers = []
     for layer in model.layers:  # Keras's order (see `models.layer_order`)
         entry = _layer_entry(layer, own)
         entry["name"] = layer.name
         entry["inbound_nodes"] = [
-            _node_record(node, own) for node in layer._inbound_nodes if id(node) in own and node.inputs
+            _node_record(node, own, id(node) in masked)
+            for node in layer._inbound_nodes
+            if id(node) in own and node.inputs
         ]
         layers.append(entry)
 
@@ -114,15 +119,33 @@ def _functional_config(model) -> dict:
     }
 
 
-def _node_record(node: CallNode, own: set[int]) -> dict:
+def _calls_given_masks(model) -> set[int]:
+    """The model's calls that receive an implicit mask (Embedding(mask_zero=True), Masking): found when the
+    model is traced, so a model never traced yet is traced once here."""
+    if "_masked_calls" not in model.__dict__:
+        shapes = [tuple(t.shape) for t in model.inputs]
+        Layer.compute_output_shape(model, shapes if len(shapes) > 1 else shapes[0])
+    return model.__dict__.get("_masked_calls", set())
+
+
+def _node_record(node: CallNode, own: set[int], given_mask: bool = False) -> dict:
     tensors = [_tensor_record(t, own) for t in node.inputs]
     kwargs = dict(node.kwargs)
     if node.training is not None:
         kwargs["training"] = node.training
-    if "mask" not in kwargs and len(node.inputs) == 1 and call_takes_mask(type(node.layer)):
-        kwargs["mask"] = None  # Keras records the implicit mask argument of such calls, None without a mask
+    if (
+        "mask" not in kwargs
+        and len(node.inputs) == 1
+        and call_takes_mask(type(node.layer))
+        and not given_mask
+    ):
+        # Keras records the implicit mask argument of such calls: None without a mask. With one it records
+        # the tensor of its mask operations; leaving it out lets Keras take the mask from the input again.
+        kwargs["mask"] = None
+    # A list of inputs is one argument, except for layers Keras calls with one argument per input.
+    one_argument = node.as_list and not getattr(node.layer, "inputs_as_arguments", False)
     return {
-        "args": [tensors] if node.as_list else tensors,
+        "args": [tensors] if one_argument else tensors,
         "kwargs": serialization.serialize_keras_object(kwargs),
     }
 
@@ -224,8 +247,9 @@ def functional_from_config(cls, config: dict, custom_objects: dict | None = None
     )
 
 
-# The operations Keras's Embedding and Masking compute masks with, as legacy configs (no `module`) name them.
-_LEGACY_MASK_OPERATIONS = {"NotEqual", "Any"}
+# The operations Keras computes implicit masks with (Embedding, Masking, and merges of masks), as legacy
+# configs (no `module`) name them.
+_LEGACY_MASK_OPERATIONS = {"NotEqual", "Any", "All", "LogicalOr", "LogicalAnd"}
 
 
 def _is_operation(entry: dict) -> bool:

@@ -108,6 +108,12 @@ def _layer_entries(layer: Layer, path: str, visited: set[int]) -> list[StateEntr
             StateEntry(path, layer.name, "layer"),
             StateEntry(f"{path}/cell", cell, "layer", layer_variables(layer)),
         ]
+    groups = getattr(layer, "keras_weight_groups", None)
+    if groups is not None:  # Keras keeps the variables on sublayers of its own (MultiHeadAttention's)
+        own = StateEntry(path, layer.name, "layer")
+        return [own] + [
+            StateEntry(f"{path}/{name}", name, "layer", variables) for name, variables in groups()
+        ]
     entries = [StateEntry(path, layer.name, "layer", layer_variables(layer))]
     if isinstance(layer, Model) and not getattr(layer, "_subclassed", False):
         return entries + _container_entries(layer.layers, f"{path}/layers", visited)

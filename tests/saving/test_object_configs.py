@@ -44,6 +44,7 @@ _ARGUMENTS = {
     "Dot": {"axes": 1},
     "Permute": {"dims": (2, 1)},
     "RepeatVector": {"n": 2},
+    "MultiHeadAttention": {"num_heads": 2, "key_dim": 3},
     "ExponentialDecay": {"initial_learning_rate": 0.1, "decay_steps": 10, "decay_rate": 0.9},
     "InverseTimeDecay": {"initial_learning_rate": 0.1, "decay_steps": 10, "decay_rate": 0.5},
     "PolynomialDecay": {"initial_learning_rate": 0.1, "decay_steps": 10},
