@@ -63,22 +63,28 @@ def _reference(xs, at, ctx):
     return out if at.get("transpose_a") else out.reshape(*lead, out.shape[-1])
 
 
-def _grad(x, y, g, at):
-    a, b = x
-    ta, tb = at.get("transpose_a", False), at.get("transpose_b", False)
-    if not ta and not tb:
-        return [emit("matmul", g, b, transpose_b=True), emit("matmul", a, g, transpose_a=True)]
-    if ta and not tb:
-        return [emit("matmul", b, g, transpose_b=True), emit("matmul", a, g)]
-    if tb and not ta:
-        return [emit("matmul", g, b), emit("matmul", g, a, transpose_a=True)]
-    return [
-        emit("matmul", b, g, transpose_a=True, transpose_b=True),
-        emit("matmul", g, a, transpose_a=True, transpose_b=True),
-    ]
+def _product_grad(op: str):
+    """The gradient rule of a product `op(a, b)` with transposes: each gradient is another `op` of the
+    output gradient `g` with an operand (for `a @ b`: `g @ b^T` and `a^T @ g`)."""
+
+    def grad(x, y, g, at):
+        a, b = x
+        ta, tb = at.get("transpose_a", False), at.get("transpose_b", False)
+        if not ta and not tb:
+            return [emit(op, g, b, transpose_b=True), emit(op, a, g, transpose_a=True)]
+        if ta and not tb:
+            return [emit(op, b, g, transpose_b=True), emit(op, a, g)]
+        if tb and not ta:
+            return [emit(op, g, b), emit(op, g, a, transpose_a=True)]
+        return [
+            emit(op, b, g, transpose_a=True, transpose_b=True),
+            emit(op, g, a, transpose_a=True, transpose_b=True),
+        ]
+
+    return grad
 
 
-register(OpDef("matmul", "gemm", _infer, _reference, _grad))
+register(OpDef("matmul", "gemm", _infer, _reference, _product_grad("matmul")))
 
 
 # --- batch_matmul -----------------------------------------------------------------------------------------
@@ -112,21 +118,6 @@ def _batch_reference(xs, at, ctx):
     a = np.swapaxes(a, -1, -2) if at.get("transpose_a") else a
     b = np.swapaxes(b, -1, -2) if at.get("transpose_b") else b
     return np.matmul(a, b)
-
-
-def _batch_grad(x, y, g, at):
-    a, b = x
-    ta, tb = at.get("transpose_a", False), at.get("transpose_b", False)
-    if not ta and not tb:
-        return [emit("batch_matmul", g, b, transpose_b=True), emit("batch_matmul", a, g, transpose_a=True)]
-    if ta and not tb:
-        return [emit("batch_matmul", b, g, transpose_b=True), emit("batch_matmul", a, g)]
-    if tb and not ta:
-        return [emit("batch_matmul", g, b), emit("batch_matmul", g, a, transpose_a=True)]
-    return [
-        emit("batch_matmul", b, g, transpose_a=True, transpose_b=True),
-        emit("batch_matmul", g, a, transpose_a=True, transpose_b=True),
-    ]
 
 
 def _batch_layout(shapes, out_shape, attrs) -> tuple[dict, list]:
@@ -186,7 +177,7 @@ register(
         "opaque",
         _batch_infer,
         _batch_reference,
-        _batch_grad,
+        _product_grad("batch_matmul"),
         lowerings={"cpu": _batch_cpu, "cuda": _batch_cuda},
     )
 )
