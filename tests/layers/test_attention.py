@@ -244,3 +244,16 @@ def test_multi_head_attention_bad_arguments_say_what_is_wrong():
         layers.MultiHeadAttention(num_heads=2, key_dim=2)(QUERY[None], QUERY[None])
     with pytest.raises(ValueError, match="except the last one"):
         layers.MultiHeadAttention(num_heads=2, key_dim=2)(QUERY, VALUE, KEY[:, :5])
+
+
+def test_a_loaded_model_finds_its_kernels_in_the_cache(tmp_path):
+    """The generated source names the layers kernels come from: a model loaded back (same names) generates
+    the same source, so its programs come from the disk cache instead of compiling again."""
+    inputs = kgraph.Input((4, 5))
+    model = kgraph.Model(inputs, layers.MultiHeadAttention(num_heads=1, key_dim=2)(inputs, inputs))
+    model.predict(QUERY, verbose=0)
+    model.save(tmp_path / "attention.keras")
+    loaded = kgraph.models.load_model(tmp_path / "attention.keras")
+    loaded.predict(QUERY, verbose=0)
+    (program,), (loaded_program,) = model._programs.values(), loaded._programs.values()
+    assert loaded_program.source == program.source

@@ -101,7 +101,9 @@ class MultiHeadAttention(Layer):
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
         self.supports_masking = True
-        self._softmax = Softmax(axis=-1)
+        # Named after this layer (not by a global counter): kernel sources name the layers they come from, and
+        # a model loaded from a file must generate the same source to find its kernels in the disk cache.
+        self._softmax = Softmax(axis=-1, name=f"{self.name}_softmax")
 
     # Keras takes query and value (and key) as separate arguments; the model graph holds them as one list.
     inputs_as_arguments = True
@@ -167,10 +169,14 @@ class MultiHeadAttention(Layer):
     def keras_weight_groups(self) -> list[tuple[str, list]]:
         """Where Keras's weight files keep the variables: on its sublayers, by attribute name in sorted
         order (the dropout and softmax sublayers hold none)."""
-        sublayers = {"key_dense": "key", "output_dense": "attention_output", "query_dense": "query"}
-        sublayers["value_dense"] = "value"
+        sublayers = [
+            ("key_dense", "key"),
+            ("output_dense", "attention_output"),
+            ("query_dense", "query"),
+            ("value_dense", "value"),
+        ]
         groups = [("_dropout_layer", []), ("_softmax", [])]
-        for attribute, projection in sorted(sublayers.items()):
+        for attribute, projection in sublayers:
             groups.append((attribute, [w for w in self._projections[projection] if w is not None]))
         return groups
 
