@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 
-from kgraph import constraints, initializers, ops, regularizers
+from kgraph import ops
 from kgraph.layers.core.activation_layers import Softmax
-from kgraph.layers.core.dense import serialize_optional
 from kgraph.layers.layer import Layer
+from kgraph.layers.weight_args import add_kernel, serialize_weight_args, set_weight_args
 
 
 class MultiHeadAttention(Layer):
@@ -94,12 +94,8 @@ class MultiHeadAttention(Layer):
             )
         self.output_shape_arg = tuple(output_shape) if output_shape else None
         self.flash_attention = flash_attention
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        set_weight_args(self, "kernel", kernel_initializer, kernel_regularizer, kernel_constraint)
+        set_weight_args(self, "bias", bias_initializer, bias_regularizer, bias_constraint)
         self.supports_masking = True
         # Named after this layer (not by a global counter): kernel sources name the layers they come from, and
         # a model loaded from a file must generate the same source to find its kernels in the disk cache.
@@ -143,23 +139,8 @@ class MultiHeadAttention(Layer):
         )
 
     def _kernel_and_bias(self, name: str, kernel_shape: tuple, bias_shape: tuple):
-        kernel = self.add_weight(
-            name=f"{name}/kernel",
-            shape=kernel_shape,
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-        )
-        bias = None
-        if self.use_bias:
-            bias = self.add_weight(
-                name=f"{name}/bias",
-                shape=bias_shape,
-                initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
-        return kernel, bias
+        kernel = add_kernel(self, kernel_shape, "kernel", f"{name}/kernel")
+        return kernel, add_kernel(self, bias_shape, "bias", f"{name}/bias") if self.use_bias else None
 
     @staticmethod
     def keras_build_config(shapes: list) -> dict:
@@ -282,12 +263,8 @@ class MultiHeadAttention(Layer):
             "output_shape": self.output_shape_arg,
             "attention_axes": None,
             "sliding_window": None,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": serialize_optional(regularizers, self.kernel_regularizer),
-            "bias_regularizer": serialize_optional(regularizers, self.bias_regularizer),
+            **serialize_weight_args(self, "kernel"),
+            **serialize_weight_args(self, "bias"),
             "activity_regularizer": None,
-            "kernel_constraint": serialize_optional(constraints, self.kernel_constraint),
-            "bias_constraint": serialize_optional(constraints, self.bias_constraint),
             "seed": self.seed,
         }

@@ -7,9 +7,9 @@ GEMM's result before any transpose back to channels_first, so they run in the GE
 from __future__ import annotations
 
 from kgraph import activations, constraints, initializers, ops, regularizers
-from kgraph.layers.core.dense import serialize_optional
 from kgraph.layers.input_spec import InputSpec
 from kgraph.layers.layer import Layer
+from kgraph.layers.weight_args import serialize_optional
 from kgraph.ops.nn import channels_first_shape, from_channels_last, standardize_padding, to_channels_last
 from kgraph.utils.argument_validation import standardize_data_format, standardize_tuple
 
@@ -127,29 +127,3 @@ class BaseConv(Layer):
             "activity_regularizer": serialize_optional(regularizers, self.activity_regularizer),
             "bias_constraint": serialize_optional(constraints, self.bias_constraint),
         }
-
-
-def serialize_weight_args(layer, prefix: str) -> dict:
-    """The `{prefix}_initializer/_regularizer/_constraint` entries of a layer's config."""
-    return {
-        f"{prefix}_initializer": initializers.serialize(getattr(layer, f"{prefix}_initializer")),
-        f"{prefix}_regularizer": serialize_optional(regularizers, getattr(layer, f"{prefix}_regularizer")),
-        f"{prefix}_constraint": serialize_optional(constraints, getattr(layer, f"{prefix}_constraint")),
-    }
-
-
-def set_weight_args(layer, prefix: str, initializer, regularizer, constraint) -> None:
-    setattr(layer, f"{prefix}_initializer", initializers.get(initializer))
-    setattr(layer, f"{prefix}_regularizer", regularizers.get(regularizer))
-    setattr(layer, f"{prefix}_constraint", constraints.get(constraint))
-
-
-def add_kernel(layer, shape: tuple, prefix: str, name: str):
-    """A kernel weight created with the layer's `{prefix}_initializer/_regularizer/_constraint`."""
-    return layer.add_weight(
-        shape,
-        getattr(layer, f"{prefix}_initializer"),
-        name=name,
-        regularizer=getattr(layer, f"{prefix}_regularizer"),
-        constraint=getattr(layer, f"{prefix}_constraint"),
-    )

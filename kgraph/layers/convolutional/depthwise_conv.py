@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from kgraph.layers.convolutional.base_conv import BaseConv, add_kernel, serialize_weight_args, set_weight_args
+from kgraph.layers.convolutional.base_conv import BaseConv
+from kgraph.layers.weight_args import add_kernel, serialize_weight_args, set_weight_args
 from kgraph.ops.nn import depthwise_conv_channels_last, windowed_shape
 
 

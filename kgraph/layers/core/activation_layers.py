@@ -6,9 +6,9 @@ from __future__ import annotations
 import warnings
 
 from kgraph import activations, constraints, initializers, ops, regularizers
-from kgraph.layers.core.dense import serialize_optional
 from kgraph.layers.input_spec import InputSpec
 from kgraph.layers.layer import Layer
+from kgraph.layers.weight_args import serialize_optional
 
 _LARGE_NEGATIVE = -1e9  # what a masked position's logit becomes before a softmax (Keras's float32 value)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from kgraph import activations, constraints, initializers, ops, regularizers
 from kgraph.layers.input_spec import InputSpec
 from kgraph.layers.layer import Layer
+from kgraph.layers.weight_args import serialize_optional
 
 
 class Dense(Layer):
@@ -108,8 +109,3 @@ class Dense(Layer):
             "kernel_constraint": serialize_optional(constraints, self.kernel_constraint),
             "bias_constraint": serialize_optional(constraints, self.bias_constraint),
         }
-
-
-def serialize_optional(module, obj):
-    """`module.serialize(obj)`, or None for no regularizer or constraint (Keras's config value for none)."""
-    return None if obj is None else module.serialize(obj)

@@ -10,9 +10,9 @@ columns, which fuse into the epilogue of the Dense or convolution before.
 from __future__ import annotations
 
 from kgraph import config, constraints, initializers, ops, regularizers
-from kgraph.layers.core.dense import serialize_optional
 from kgraph.layers.input_spec import InputSpec
 from kgraph.layers.layer import Layer
+from kgraph.layers.weight_args import serialize_optional
 
 
 class BatchNormalization(Layer):

@@ -9,8 +9,8 @@ from __future__ import annotations
 import warnings
 
 from kgraph import constraints, initializers, ops, regularizers
-from kgraph.layers.core.dense import serialize_optional
 from kgraph.layers.layer import Layer
+from kgraph.layers.weight_args import serialize_optional
 
 
 class LayerNormalization(Layer):

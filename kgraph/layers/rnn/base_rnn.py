@@ -13,8 +13,8 @@ import numpy as np
 from kgraph import activations, constraints, initializers, ops, regularizers
 from kgraph.ir.builder import Sym, emit
 from kgraph.ir.ops.recurrent import check_activation
-from kgraph.layers.core.dense import serialize_optional
 from kgraph.layers.layer import Layer
+from kgraph.layers.weight_args import serialize_optional
 from kgraph.ops.dispatch import apply_op
 
 
