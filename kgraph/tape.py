@@ -63,7 +63,7 @@ class GradientTape:
             return self
         if self._graph is None:  # entering again (a persistent tape) records more into the same graph
             frame = sys._getframe(1)
-            self._graph = TapeGraph(site_recordings((frame.f_code, frame.f_lasti)))
+            self._graph = TapeGraph(site_recordings(frame.f_code, frame.f_lasti))
         self._outer = swap_graph(self._graph)
         return self
 
@@ -193,10 +193,11 @@ class GradientTape:
                 )
         recording = graph.seal()
         program = self._program(recording, target.id, sources, seed is not None)
-        feeds = graph.nx.graph["feeds"]
-        data = [np.ascontiguousarray(feeds[name], np.float32).reshape(1, -1) for name in program.feed_names]
-        if seed is not None:
-            data.append(seed.reshape(1, -1))
+        data = graph.rows  # feed i is named "feed{i}": the program's feeds are the first of them
+        if len(data) != len(program.feed_names) or seed is not None:
+            data = data[: len(program.feed_names)]
+            if seed is not None:
+                data.append(seed.reshape(1, -1))
         grads = program.run(data, graph)
         if unconnected_gradients == "none" or all(g is not None for g in grads):
             return list(grads)  # a copy: the update compares the tape's own list with what it receives
@@ -262,7 +263,7 @@ class _GradientProgram:
 
     def __init__(self, forward: Graph, target: int, keys: tuple, variables: dict, seeded: bool, marked):
         graph = forward.copy()
-        self.feed_names = list(graph.nx.graph["feeds"])
+        self.feed_names = graph.nx.graph["feeds"]
         with tracing(graph):
             loss = target
             if seeded:
@@ -326,7 +327,7 @@ class _GradientProgram:
             self._views_of = array
             self._block_view = array[self.block[0] : self.block[1]]
         buffer = self._block_view.copy()
-        graph.nx.graph["values"] = _ComputedValues(buffer, self._value_cuts, graph.nx.graph.get("values"))
+        graph.values = _ComputedValues(buffer, self._value_cuts, graph.values)
         grads = [
             None if cut is None else buffer[cut[0]] if cut[1] is None else buffer[cut[0]].reshape(cut[1])
             for cut in self._cuts
@@ -344,9 +345,9 @@ class _ComputedValues(Mapping):
     readable through `earlier`.
     """
 
-    def __init__(self, buffer: np.ndarray, cuts: dict, earlier: Mapping | None = None):
+    def __init__(self, buffer: np.ndarray, cuts: dict, earlier: Mapping):
         self._buffer, self._cuts = buffer, cuts
-        self._earlier = earlier if earlier is not None and any(k not in cuts for k in earlier) else None
+        self._earlier = earlier if any(k not in cuts for k in earlier) else None
 
     def __getitem__(self, value: int) -> np.ndarray:
         cut = self._cuts.get(value)

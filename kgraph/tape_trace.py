@@ -17,6 +17,7 @@ the path taken decides which compiled program runs.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -38,17 +39,29 @@ class Recording:
     spans: dict = field(default_factory=dict)  # start position -> a model call that can be skipped
     programs: dict = field(default_factory=dict)
     nodes: list = field(init=False)  # the graph's nodes by id, for lookups while replaying
+    feeds: dict = field(init=False)  # position of each plain feed's input op -> (its name, its shape)
     last_request: tuple | None = None  # (target, seeded, sources, marked, program) of the last gradient call
 
     def __post_init__(self):
         self.nodes = [self.graph.node(i) for i in range(len(self.log))]
+        self.feeds = {
+            k: (attrs["name"], attrs["shape"])
+            for k, (op, _, attrs) in enumerate(self.log)
+            if op == "input" and attrs.keys() == {"name", "shape", "dtype"} and attrs["dtype"] == "float32"
+        }
 
 
-_SITES: dict[tuple, list[Recording]] = {}  # call site -> its recordings, most recently used first
+# (id of the code object, bytecode offset) of a `with GradientTape()` statement -> (that code object, kept
+# alive so the id stays its own; the site's recordings, most recently used first). Keyed by id: hashing a
+# code object hashes its constants again at every call (0.2-0.7 us), and a loop enters a tape every step.
+_SITES: dict[tuple, tuple] = {}
 
 
-def site_recordings(site: tuple) -> list[Recording]:
-    return _SITES.setdefault(site, [])
+def site_recordings(code, offset: int) -> list[Recording]:
+    site = _SITES.get((id(code), offset))
+    if site is None:
+        site = _SITES[id(code), offset] = (code, [])
+    return site[1]
 
 
 def _same_attrs(a: dict, b: dict) -> bool:
@@ -63,10 +76,33 @@ def _same_entry(entry: tuple, op: str, inputs: tuple, attrs: dict) -> bool:
 
 
 class _Attributes:
-    """The `graph` attribute dict of a networkx graph, without the graph (see TapeGraph)."""
+    """The `graph` attribute dict of a networkx graph, without the graph (see TapeGraph).
+
+    A skipped call's trace state (`TapeGraph.call_span`) is put back into the dict when it is next read: a
+    loop's step skips two calls, the model's and the loss's, and nothing reads the first one's state.
+    """
 
     def __init__(self):
-        self.graph: dict = {}
+        self._attributes: dict = {}
+        self.pending: dict | None = None  # the state of the last skipped call, not put back yet
+
+    @property
+    def graph(self) -> dict:
+        if self.pending is not None:
+            _put_back(self._attributes, self.pending, None)
+            self.pending = None
+        return self._attributes
+
+
+def _put_back(state: dict, saved: dict, tape: Graph | None) -> None:
+    """Sets the trace state a skipped call leaves (`TapeGraph._state`) in a graph's attribute dict."""
+    state["variable_nodes"] = saved["variable_nodes"].copy()
+    state["variable_objects"] = saved["variable_objects"].copy()
+    assigned = saved["assigned"]
+    state["assigned"] = {k: (node, Sym(tape, i)) for k, (node, i) in assigned.items()} if assigned else {}
+    if saved["added_losses"]:
+        state["added_losses"] = [Sym(tape, i) for i in saved["added_losses"]]
+        state["added_loss_owners"] = list(saved["added_loss_owners"])
 
 
 class TapeGraph(Graph):
@@ -80,9 +116,10 @@ class TapeGraph(Graph):
             self.fusion = self.memory = self._ids = None  # `_materialize` starts the ids
         else:
             Graph.__init__(self)
-        self.nx.graph["feeds"] = {}
+        self.rows: list[np.ndarray] = []  # feed i ("feed{i}") as the C-contiguous float32 row programs take
+        self.values: Mapping = {}  # values the last `gradient` computed, by node id (`Sym.numpy`)
         self.marked: list[int] = []  # values the program returns besides the target (a model's outputs)
-        self._feed_nodes: dict[int, int] = {}  # id(array) -> its input node: one feed per array object
+        self._feed_nodes: dict[int, tuple] = {}  # id(array) -> (its input node, it): one feed per array
         self._recordings = recordings
         self._recording = recordings[0] if recordings else None
         self._cursor = 0
@@ -168,12 +205,12 @@ class TapeGraph(Graph):
                 if not span[3]:
                     return Sym(self, span[2][0])
                 return [Sym(self, i) for i in span[2]]
-        feeds = len(self.nx.graph["feeds"])
+        feeds = len(self.rows)
         outputs = run()
         flat = outputs if isinstance(outputs, list | tuple) else [outputs]
         if (
             self._recording is None
-            and len(self.nx.graph["feeds"]) == feeds  # arrays the call itself feeds change every step
+            and len(self.rows) == feeds  # arrays the call itself feeds change every step
             and all(isinstance(o, Sym) and o.graph is self for o in flat)
         ):
             end = len(self._log)
@@ -198,44 +235,31 @@ class TapeGraph(Graph):
         }
 
     def _restore(self, saved: dict) -> None:
-        state = self.nx.graph
-        state["variable_nodes"] = saved["variable_nodes"].copy()
-        state["variable_objects"] = saved["variable_objects"].copy()
-        assigned = saved["assigned"]
-        state["assigned"] = {k: (node, Sym(self, i)) for k, (node, i) in assigned.items()} if assigned else {}
-        if saved["added_losses"]:
-            state["added_losses"] = [Sym(self, i) for i in saved["added_losses"]]
-            state["added_loss_owners"] = list(saved["added_loss_owners"])
         self.effects = list(saved["effects"])
+        if isinstance(self.nx, _Attributes) and not saved["assigned"] and not saved["added_losses"]:
+            self.nx.pending = saved  # put back when read (it holds no tensors of this graph)
+        else:
+            _put_back(self.nx.graph, saved, self)
 
     # --- feeds and results -------------------------------------------------------------------------
     def feed(self, value: np.ndarray) -> Sym:
         """The input node of an array entering the block (the same node each time the same array enters)."""
-        node_id = self._feed_nodes.get(id(value))
-        if node_id is None:
-            feeds = self.nx.graph["feeds"]
-            name = f"feed{len(feeds)}"
-            feeds[name] = value
-            node_id = self._replayed_feed(name, value.shape)
-            if node_id is None:
-                node_id = self.add("input", name=name, shape=value.shape, dtype="float32")
-            self._feed_nodes[id(value)] = node_id
+        fed = self._feed_nodes.get(id(value))
+        if fed is not None:
+            return Sym(self, fed[0])
+        name = f"feed{len(self.rows)}"
+        self.rows.append(np.ascontiguousarray(value, np.float32).reshape(1, -1))
+        recording, k = self._recording, self._cursor
+        if recording is not None and recording.feeds.get(k) == (name, value.shape):
+            self._cursor, node_id = k + 1, k  # what `add` would find, without building its arguments
+        else:
+            node_id = self.add("input", name=name, shape=value.shape, dtype="float32")
+        self._feed_nodes[id(value)] = (node_id, value)  # the array stays alive, so its id stays its own
         return Sym(self, node_id)
 
-    def _replayed_feed(self, name: str, shape: tuple) -> int | None:
-        """The recorded input node where the recording goes on with this very feed (what `add` would find,
-        without building its arguments: every step of a training loop feeds its batches)."""
-        recording, k = self._recording, self._cursor
-        if recording is None or k >= len(recording.log):
-            return None
-        op, _, attrs = recording.log[k]
-        if op != "input" or attrs.get("name") != name or attrs.get("shape") != shape or len(attrs) != 3:
-            return None
-        self._cursor = k + 1
-        return k
-
     def feed_node(self, value) -> int | None:
-        return self._feed_nodes.get(id(value))
+        fed = self._feed_nodes.get(id(value))
+        return None if fed is None else fed[0]
 
     def mark(self, values) -> None:
         """Asks the gradient program to return `values` too (a model's predictions, read after the step): a
@@ -256,6 +280,7 @@ class TapeGraph(Graph):
             self._materialize()  # the block stopped before the end of the recording
         if self._sealed is not None and len(self._sealed.log) == len(self._log):
             return self._sealed
+        self.nx.graph["feeds"] = [f"feed{i}" for i in range(len(self.rows))]  # the programs' input names
         recording = Recording(self.copy(), list(self._log), dict(self._spans))
         self._recordings.insert(0, recording)
         del self._recordings[_MAX_RECORDINGS_PER_SITE:]

@@ -189,6 +189,24 @@ def test_replayed_loop_follows_shapes_and_paths():
         )
 
 
+def test_weights_read_after_a_skipped_model_call_keep_the_replay():
+    """A penalty on a kernel after the model's call reads the trace state the skipped call left: every later
+    step still replays the first one's recording, and the penalty's gradient is the kernel itself."""
+    x, y, _ = digits.load()
+    kgraph.utils.set_random_seed(4)
+    model = digits.mlp()
+    kernel = model.layers[0].kernel
+    loss_fn = kgraph.losses.CategoricalCrossentropy()
+    for i in range(0, 96, 32):
+        with kgraph.GradientTape() as plain_tape:
+            plain = loss_fn(y[i : i + 32], model(x[i : i + 32]))
+        with kgraph.GradientTape() as tape:
+            loss = loss_fn(y[i : i + 32], model(x[i : i + 32])) + 0.5 * ops.sum(ops.square(kernel))
+        penalized = tape.gradient(loss, kernel)
+        np.testing.assert_allclose(penalized - plain_tape.gradient(plain, kernel), kernel.numpy(), atol=1e-6)
+        assert i == 0 or (tape._graph._recording is not None and plain_tape._graph._recording is not None)
+
+
 def test_predictions_readable_after_the_step_and_fit_after_the_loop():
     x, y, _ = digits.load()
     kgraph.utils.set_random_seed(3)

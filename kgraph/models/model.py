@@ -141,12 +141,13 @@ class Model(ModelSavingMixin, Trainer, Layer):
         """A call inside a GradientTape: a functional model's call is recorded once and then skipped."""
         several = isinstance(inputs, list | tuple)
         if not self._subclassed and not kwargs and not isinstance(inputs, dict):
-            flat = [
-                x if isinstance(x, Sym) else graph.feed(np.asarray(x, np.float32))
-                for x in (inputs if several else [inputs])
-            ]
-            inputs = flat if several else flat[0]
-            key = (self, training, tuple([x.id for x in flat]))
+            if several:
+                inputs = [x if isinstance(x, Sym) else graph.feed(np.asarray(x, np.float32)) for x in inputs]
+                ids = tuple([x.id for x in inputs])
+            else:
+                inputs = inputs if isinstance(inputs, Sym) else graph.feed(np.asarray(inputs, np.float32))
+                ids = inputs.id
+            key = (self, training, ids)
             outputs = graph.call_span(key, lambda: Layer.__call__(self, inputs, training=training))
         else:
             outputs = Layer.__call__(self, inputs, training=training, **kwargs)
