@@ -49,11 +49,13 @@ class GradientTape:
     def __init__(self, persistent: bool = False, watch_accessed_variables: bool = True):
         self.persistent = persistent
         self.watch_accessed_variables = watch_accessed_variables
-        self._graph: TapeGraph | None = None
-        self._used = False
-        self._outer = None  # the graph current before the block
         self._watched: set[int] = set()  # ids of watched variables, arrays and traced tensors
-        self._inline = False
+
+    # A loop makes a tape at every step: these start as class attributes.
+    _graph: TapeGraph | None = None
+    _used = False
+    _outer = None  # the graph current before the block
+    _inline = False  # inside a program being traced (a custom train_step)
 
     def __enter__(self) -> GradientTape:
         outer = current_graph()
@@ -150,7 +152,7 @@ class GradientTape:
         self._used = True
 
     def _check_target(self, target) -> Sym:
-        if not isinstance(target, Sym) or target.graph is not self._graph:
+        if type(target) is not Sym or target.graph is not self._graph:
             raise ValueError(
                 "The target of tape.gradient() must be a tensor computed inside the tape's `with` block, "
                 f"received {type(target).__name__}."
@@ -233,7 +235,7 @@ class GradientTape:
             program = _GradientProgram(recording.graph, target, keys, variables, seeded, graph.marked)
             recording.programs[key] = program
         if all(isinstance(s, Variable) for s in sources):  # a variable's key does not depend on the tape
-            recording.last_request = (target, seeded, list(sources), list(graph.marked), program)
+            recording.last_request = (target, seeded, sources, list(graph.marked), program)  # own copy
         return program
 
     def _traced_gradients(self, target, sources, output_gradients, unconnected_gradients) -> list:
@@ -333,7 +335,7 @@ class _GradientProgram:
             for cut in self._cuts
         ]
         if self._grads_size:
-            remember_gradients(buffer[: self._grads_size], grads, self.slices)
+            remember_gradients(buffer[None, : self._grads_size], grads, self.slices)
         return grads
 
 
@@ -345,9 +347,9 @@ class _ComputedValues(Mapping):
     readable through `earlier`.
     """
 
-    def __init__(self, buffer: np.ndarray, cuts: dict, earlier: Mapping):
+    def __init__(self, buffer: np.ndarray, cuts: dict, earlier: Mapping | None):
         self._buffer, self._cuts = buffer, cuts
-        self._earlier = earlier if any(k not in cuts for k in earlier) else None
+        self._earlier = earlier if earlier is not None and any(k not in cuts for k in earlier) else None
 
     def __getitem__(self, value: int) -> np.ndarray:
         cut = self._cuts.get(value)

@@ -111,21 +111,24 @@ class TapeGraph(Graph):
     def __init__(self, recordings: list[Recording]):
         # While it replays, the graph holds no nodes: only the attribute dict of a networkx graph, which is
         # made (2 us of the ~30 us a replayed step spends in Python) when the block leaves its recordings.
-        if recordings:  # the dataclass fields, set directly (a tape is made at every step of a loop)
+        # A tape is made at every step of a loop: the fields with defaults are class attributes until set.
+        if recordings:  # the dataclass fields, set directly; `_materialize` starts the ids, the log and spans
             self.nx, self.outputs, self.effects = _Attributes(), {}, []
-            self.fusion = self.memory = self._ids = None  # `_materialize` starts the ids
+            self._recording = recordings[0]
         else:
             Graph.__init__(self)
+            self._log: list[tuple] = []
+            self._spans: dict[int, tuple] = {}
         self.rows: list[np.ndarray] = []  # feed i ("feed{i}") as the C-contiguous float32 row programs take
-        self.values: Mapping = {}  # values the last `gradient` computed, by node id (`Sym.numpy`)
         self.marked: list[int] = []  # values the program returns besides the target (a model's outputs)
         self._feed_nodes: dict[int, tuple] = {}  # id(array) -> (its input node, it): one feed per array
         self._recordings = recordings
-        self._recording = recordings[0] if recordings else None
-        self._cursor = 0
-        self._log: list[tuple] = []
-        self._spans: dict[int, tuple] = {}
-        self._sealed: Recording | None = None
+
+    fusion = memory = _ids = None
+    values: Mapping | None = None  # what the last `gradient` computed, by node id (`Sym.numpy`)
+    _recording: Recording | None = None  # the recording being replayed
+    _cursor = 0  # the position in its log
+    _sealed: Recording | None = None
 
     # --- replay ------------------------------------------------------------------------------------
     def add(self, op: str, inputs=(), origin: str = "", **attrs) -> int:
@@ -264,6 +267,8 @@ class TapeGraph(Graph):
     def mark(self, values) -> None:
         """Asks the gradient program to return `values` too (a model's predictions, read after the step): a
         tensor or a list or tuple of them."""
+        if type(values) is Sym:
+            values = [values]
         for value in values if isinstance(values, list | tuple) else [values]:
             if isinstance(value, Sym) and value.graph is self:
                 self.marked.append(value.id)

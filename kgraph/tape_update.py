@@ -17,12 +17,13 @@ from kgraph.ir.graph import Graph
 from kgraph.tape_store import TapeProgram, store_for
 from kgraph.variables import Variable
 
-# The last gradients a tape returned: the flat buffer, the views into it, and their (offset, size, shape).
+# The last gradients a tape returned: the flat buffer (as the 1 x size row the update takes), the views into
+# it, and their (offset, size, shape).
 _last: dict = {"buffer": None, "grads": [], "slices": []}
 
 
-def remember_gradients(buffer: np.ndarray, grads: list, slices: list) -> None:
-    _last["buffer"], _last["grads"], _last["slices"] = buffer, grads, slices
+def remember_gradients(row: np.ndarray, grads: list, slices: list) -> None:
+    _last["buffer"], _last["grads"], _last["slices"] = row, grads, slices
 
 
 def _slices(pairs: list) -> list | None:
@@ -46,7 +47,7 @@ def apply_compiled(optimizer, pairs: list) -> bool:
     program = _same_as_last(optimizer, pairs) or _program_for(optimizer, pairs)
     if program is None:
         return False
-    program.run([_last["buffer"].reshape(1, -1)])
+    program.run([_last["buffer"]])
     return True
 
 

@@ -159,8 +159,8 @@ class Sym:
 
     def numpy(self) -> np.ndarray:
         """The value computed for this tensor by the last `GradientTape.gradient` over its graph."""
-        values = getattr(self.graph, "values", {})  # a gradient tape's (tape_trace.TapeGraph)
-        if self.id not in values:
+        values = getattr(self.graph, "values", None)  # a gradient tape's (tape_trace.TapeGraph)
+        if values is None or self.id not in values:
             raise ValueError("A symbolic tensor has a value only after GradientTape.gradient() ran its tape.")
         return values[self.id]
 

@@ -7,6 +7,7 @@ divides by comes from `ops.count`, so a traced loss divides by the size of the b
 
 from __future__ import annotations
 
+import functools
 import re
 
 import numpy as np
@@ -128,6 +129,12 @@ def reduce_weighted_values(values, sample_weight=None, mask=None, reduction="sum
     return reduce_values(values, sample_weight, reduction)
 
 
+@functools.cache
+def _built_in(loss_class: type) -> bool:
+    """Whether a loss class is kgraph's own (its call on a tape is traced once, then skipped)."""
+    return loss_class.__module__.startswith("kgraph.")
+
+
 class Loss:
     """Base class of losses: subclasses implement `call(y_true, y_pred)` returning per-sample losses.
 
@@ -157,11 +164,7 @@ class Loss:
     def __call__(self, y_true, y_pred, sample_weight=None):
         """Returns the reduced loss (a scalar, or per-sample values for reduction `'none'`)."""
         graph = current_graph()
-        if (
-            sample_weight is None
-            and getattr(graph, "call_span", None) is not None
-            and type(self).__module__.startswith("kgraph.")
-        ):
+        if sample_weight is None and getattr(graph, "call_span", None) is not None and _built_in(type(self)):
             return self._call_on_tape(graph, y_true, y_pred)
         with origin(self.name):
             return self._reduced(as_float_tensor(y_true), as_float_tensor(y_pred), sample_weight)

@@ -111,7 +111,8 @@ class Model(ModelSavingMixin, Trainer, Layer):
         """Symbolic inputs trace the model; a numpy array at inference runs the compiled predict program."""
         graph = current_graph()
         if type(inputs) is np.ndarray and getattr(graph, "call_span", None) is not None:  # a loop's step
-            return self._structured(self._call_on_tape(graph, inputs, training, kwargs))
+            outputs = self._call_on_tape(graph, inputs, training, kwargs)
+            return outputs if self._output_dict_keys is None else self._structured(outputs)
         if isinstance(inputs, dict) and not self._subclassed:
             missing = [name for name in self.input_names if name not in inputs]
             if missing:

@@ -41,7 +41,7 @@ def eager_array(x):
 
 def materialized(x):
     """A tensor a gradient tape already computed is, outside any trace, just its value."""
-    if isinstance(x, Sym) and current_graph() is None and x.id in getattr(x.graph, "values", ()):
+    if isinstance(x, Sym) and current_graph() is None and x.id in (getattr(x.graph, "values", None) or ()):
         return x.numpy()
     return x
 
