@@ -5,8 +5,8 @@ computation become the program's inputs ("feeds"), so a loop body gives the same
 The first iteration records the block; later iterations replay the recording, checking op by op that the
 Python code still emits the same ops, and build nothing. `tape.gradient` adds the backward graph to the
 recording once and runs forward and backward as one compiled program, on a store that keeps the weights
-between steps (`tape_store`). Its gradients are views into one fresh flat buffer; `optimizer.apply_gradients`
-on them runs a compiled update (`tape_update`).
+between steps (`tape_store`). Its gradients are views into one flat buffer of their own (`tape_buffers`);
+`optimizer.apply_gradients` on them runs a compiled update (`tape_update`).
 
 Values computed on the tape (the target, a model's outputs) can be read after `gradient` with `float(loss)`
 or `loss.numpy()`.
@@ -23,6 +23,7 @@ import numpy as np
 from kgraph.ir.builder import Sym, current_graph, emit, swap_graph, tracing
 from kgraph.ir.graph import Graph
 from kgraph.passes.autodiff import gradients
+from kgraph.tape_buffers import ResultPool
 from kgraph.tape_store import TapeProgram
 from kgraph.tape_trace import TapeGraph, site_recordings
 from kgraph.tape_update import remember_gradients
@@ -101,7 +102,7 @@ class GradientTape:
             unconnected_gradients: "none" (None for a source the target does not depend on) or "zero".
 
         Returns:
-            numpy arrays in the structure of `sources`: views into one fresh buffer per call.
+            numpy arrays in the structure of `sources`: views into one buffer of their own per call.
 
         Raises:
             RuntimeError: a second call on a non-persistent tape.
@@ -302,18 +303,19 @@ class _GradientProgram:
             None if h is None else (layout[h.key][0] - self.block[0], h._value.size, h.shape)
             for h in self.grad_holders
         ]
-        # Each gradient's slice of the block, and its shape where it is not a 1-D span (a reshape saved).
-        self._cuts = [
-            None if s is None else (slice(s[0], s[0] + s[1]), s[2] if len(s[2]) != 1 else None)
-            for s in self.slices
-        ]
         start = self.block[0]
         self._value_cuts = {}
         for value, h in self.value_holders.items():
             offset = layout[h.key][0] - start
             self._value_cuts[value] = (slice(offset, offset + h._value.size), h.shape)
-        # The gradients' part of the block, which the update reads (it starts the block).
+        # Each gradient's slice of the block, and its shape where it is not a 1-D span (a reshape saved); the
+        # gradients' part of the block, which the update reads (it starts the block).
+        cuts = [
+            None if s is None else (slice(s[0], s[0] + s[1]), s[2] if len(s[2]) != 1 else None)
+            for s in self.slices
+        ]
         self._grads_size = sum(s[1] for s in self.slices if s is not None)
+        self._results = ResultPool(cuts, self._grads_size)
         self._views_of = None  # the store array the block view looks into
         self._block_view = None
 
@@ -328,15 +330,11 @@ class _GradientProgram:
         if self._views_of is not array:  # first run, or the store grew into a new array
             self._views_of = array
             self._block_view = array[self.block[0] : self.block[1]]
-        buffer = self._block_view.copy()
-        graph.values = _ComputedValues(buffer, self._value_cuts, graph.values)
-        grads = [
-            None if cut is None else buffer[cut[0]] if cut[1] is None else buffer[cut[0]].reshape(cut[1])
-            for cut in self._cuts
-        ]
+        result = self._results.take(self._block_view)
+        graph.values = _ComputedValues(result.buffer, self._value_cuts, graph.values)
         if self._grads_size:
-            remember_gradients(buffer[None, : self._grads_size], grads, self.slices)
-        return grads
+            remember_gradients(result.row, result.grads, self.slices)
+        return result.grads
 
 
 class _ComputedValues(Mapping):

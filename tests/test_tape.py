@@ -1,5 +1,7 @@
 """GradientTape: the low-level training loop of Keras's overview, compiled and cached per loop body."""
 
+import weakref
+
 import digits
 import numpy as np
 import pytest
@@ -205,6 +207,45 @@ def test_weights_read_after_a_skipped_model_call_keep_the_replay():
         penalized = tape.gradient(loss, kernel)
         np.testing.assert_allclose(penalized - plain_tape.gradient(plain, kernel), kernel.numpy(), atol=1e-6)
         assert i == 0 or (tape._graph._recording is not None and plain_tape._graph._recording is not None)
+
+
+def test_result_buffers_are_reused_only_when_nothing_holds_them():
+    """Each gradient call returns its own memory: a later step reuses a step's buffer once nothing refers to
+    it, and never while anything does (a slice of a gradient, a value read from the tape, the target)."""
+    x, y, _ = digits.load()
+    kgraph.utils.set_random_seed(5)
+    model = digits.mlp()
+    optimizer = kgraph.optimizers.SGD(0.1)
+    loss_fn = kgraph.losses.CategoricalCrossentropy()
+
+    def step(i):
+        with kgraph.GradientTape() as tape:
+            predictions = model(x[i : i + 32])
+            loss = loss_fn(y[i : i + 32], predictions)
+        grads = tape.gradient(loss, model.trainable_weights)
+        optimizer.apply_gradients(zip(grads, model.trainable_weights, strict=True))
+        return grads, predictions, loss
+
+    served = []  # weak references: they keep nothing alive
+    for i in range(0, 320, 32):  # nothing kept: a few buffers serve every step
+        grads, _, _ = step(i)
+        if not any(ref() is grads[0] for ref in served):
+            served.append(weakref.ref(grads[0]))
+        del grads
+    assert len(served) <= 3
+    kept = []
+    for i in range(0, 320, 32):  # each step keeps one thing; later steps must not write over it
+        grads, predictions, loss = step(i)
+        held = [grads[0][:2], predictions.numpy(), loss, grads][i // 32 % 4]
+        kept.append((held, [np.array(a) for a in _arrays(held)]))
+        del grads, predictions, loss
+    for held, copies in kept:
+        for now, copy in zip(_arrays(held), copies, strict=True):
+            np.testing.assert_array_equal(now, copy)
+
+
+def _arrays(held) -> list:
+    return list(held) if isinstance(held, list) else [held.numpy() if hasattr(held, "numpy") else held]
 
 
 def test_predictions_readable_after_the_step_and_fit_after_the_loop():
