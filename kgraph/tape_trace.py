@@ -39,15 +39,15 @@ class Recording:
     spans: dict = field(default_factory=dict)  # start position -> a model call that can be skipped
     programs: dict = field(default_factory=dict)
     nodes: list = field(init=False)  # the graph's nodes by id, for lookups while replaying
-    feeds: dict = field(init=False)  # position of each plain feed's input op -> (its name, its shape)
+    feeds: dict = field(init=False)  # position of each feed's input op -> (its feed index, its shape)
     last_request: tuple | None = None  # (target, seeded, sources, marked, program) of the last gradient call
 
     def __post_init__(self):
         self.nodes = [self.graph.node(i) for i in range(len(self.log))]
         self.feeds = {
-            k: (attrs["name"], attrs["shape"])
+            k: (int(attrs["name"][4:]), attrs["shape"])
             for k, (op, _, attrs) in enumerate(self.log)
-            if op == "input" and attrs.keys() == {"name", "shape", "dtype"} and attrs["dtype"] == "float32"
+            if op == "input" and attrs["name"].startswith("feed") and attrs["name"][4:].isdigit()
         }
 
 
@@ -250,13 +250,13 @@ class TapeGraph(Graph):
         fed = self._feed_nodes.get(id(value))
         if fed is not None:
             return Sym(self, fed[0])
-        name = f"feed{len(self.rows)}"
-        self.rows.append(np.ascontiguousarray(value, np.float32).reshape(1, -1))
+        index, rows = len(self.rows), self.rows
+        rows.append(np.ascontiguousarray(value, np.float32).reshape(1, -1))
         recording, k = self._recording, self._cursor
-        if recording is not None and recording.feeds.get(k) == (name, value.shape):
+        if recording is not None and recording.feeds.get(k) == (index, value.shape):
             self._cursor, node_id = k + 1, k  # what `add` would find, without building its arguments
         else:
-            node_id = self.add("input", name=name, shape=value.shape, dtype="float32")
+            node_id = self.add("input", name=f"feed{index}", shape=value.shape, dtype="float32")
         self._feed_nodes[id(value)] = (node_id, value)  # the array stays alive, so its id stays its own
         return Sym(self, node_id)
 
