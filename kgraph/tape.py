@@ -292,22 +292,18 @@ class _GradientProgram:
                 holder = Variable(np.zeros(graph.type(value).shape, np.float32), name=f"tape/value{value}")
                 holder.assign(Sym(graph, value))
                 self.value_holders[value] = holder
-        # The holders are placed back to back (new variables of the store): gradients, then values. One copy
-        # of that block per run gives the gradients and the values their own memory.
+        # The holders are laid out back to back, gradients then values: the run's result block.
         holders = [*(h for h in self.grad_holders if h is not None), *self.value_holders.values()]
         names = self.feed_names + (["output_gradients"] if seeded else [])
-        self.tape_program = TapeProgram(graph, names, "gradient tape", holders)
-        layout = self.tape_program.store.layout
-        self.block = (layout[holders[0].key][0], layout[holders[-1].key][0] + holders[-1]._value.size)
+        self.tape_program = TapeProgram(graph, names, "gradient tape", holders, results_outside=True)
+        offsets = self.tape_program.results
         self.slices = [  # (offset in the block, size, shape) of each gradient; the update reads them so
-            None if h is None else (layout[h.key][0] - self.block[0], h._value.size, h.shape)
-            for h in self.grad_holders
+            None if h is None else (offsets[h.key], h._value.size, h.shape) for h in self.grad_holders
         ]
-        start = self.block[0]
-        self._value_cuts = {}
-        for value, h in self.value_holders.items():
-            offset = layout[h.key][0] - start
-            self._value_cuts[value] = (slice(offset, offset + h._value.size), h.shape)
+        self._value_cuts = {
+            value: (slice(offsets[h.key], offsets[h.key] + h._value.size), h.shape)
+            for value, h in self.value_holders.items()
+        }
         # Each gradient's slice of the block, and its shape where it is not a 1-D span (a reshape saved); the
         # gradients' part of the block, which the update reads (it starts the block).
         cuts = [
@@ -315,26 +311,34 @@ class _GradientProgram:
             for s in self.slices
         ]
         self._grads_size = sum(s[1] for s in self.slices if s is not None)
-        self._results = ResultPool(cuts, self._grads_size)
-        self._views_of = None  # the store array the block view looks into
-        self._block_view = None
+        size = sum(h._value.size for h in holders)
+        self._results = ResultPool(size, cuts, self._grads_size)
+        self._block_span = None  # where the block lies in the store, when it is not written outside (CUDA)
+        if not self.tape_program.results_outside:
+            start = self.tape_program.store.layout[holders[0].key][0]
+            self._block_span = (start, start + size)
+        self._block = (None, None)  # (the store array, the block's view of it)
 
     @property
     def stale(self) -> bool:
         return self.tape_program.stale
 
     def run(self, data: list[np.ndarray], graph: Graph) -> list:
-        program = self.tape_program
-        program.run(data)
-        array = program.store.array
-        if self._views_of is not array:  # first run, or the store grew into a new array
-            self._views_of = array
-            self._block_view = array[self.block[0] : self.block[1]]
-        result = self._results.take(self._block_view)
+        program, result = self.tape_program, self._results.take()
+        if self._block_span is None:
+            program.run([*data, result.whole])  # the program writes the block into the set
+        else:
+            program.run(data)
+            np.copyto(result.buffer, self._store_block(program.store.array))
         graph.values = _ComputedValues(result.buffer, self._value_cuts, graph.values)
         if self._grads_size:
             remember_gradients(result.row, result.grads, self.slices)
         return result.grads
+
+    def _store_block(self, array: np.ndarray) -> np.ndarray:
+        if self._block[0] is not array:  # first run, or the store grew into a new array
+            self._block = (array, array[self._block_span[0] : self._block_span[1]])
+        return self._block[1]
 
 
 class _ComputedValues(Mapping):

@@ -10,12 +10,14 @@ variables back with their current values.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from kgraph.codegen.cpu import ProgramLayout
 from kgraph.ir.graph import Graph
 from kgraph.passes.pipeline import run_pipeline
-from kgraph.runtime.backends import make_program
+from kgraph.runtime.backends import make_program, resolved_backend
 from kgraph.runtime.store import VariableStore
 from kgraph.variables import Variable, moves, order_writes_after_reads
 
@@ -81,13 +83,35 @@ def store_for(variables: list[Variable]) -> TapeStore:
 
 
 class TapeProgram:
-    """A tape graph compiled against a tape store; runs once per call on whole feeds."""
+    """A tape graph compiled against a tape store; runs once per call on whole feeds.
 
-    def __init__(self, graph: Graph, feed_names: list[str], title: str, placed_first: list[Variable] = ()):
+    `placed_first` (a program's results) are laid out back to back (`results`: their offsets), first in the
+    store; or, with `results_outside` where the backend allows it (not CUDA), in a row of their own that
+    each run passes after the feeds (`ProgramLayout.outside`), so that a run writes its results into memory
+    of its own.
+    """
+
+    def __init__(
+        self,
+        graph: Graph,
+        feed_names: list[str],
+        title: str,
+        placed_first: list[Variable] = (),
+        results_outside: bool = False,
+    ):
         order_writes_after_reads(graph)
         variables = list(graph.nx.graph.get("variable_objects", {}).values())
-        self.store = store_for([*placed_first, *variables])
-        layout = ProgramLayout({v.key: self.store.layout[v.key] for v in variables}, feed_names, [])
+        offsets = itertools.accumulate([v._value.size for v in placed_first], initial=0)
+        self.results = {v.key: offset for v, offset in zip(placed_first, offsets, strict=False)}
+        self.results_outside = results_outside and resolved_backend() != "cuda"
+        outside = {}
+        if self.results_outside:
+            outside = {v.key: (self.results[v.key], v.shape) for v in placed_first}
+            variables = [v for v in variables if v.key not in outside]
+            placed_first = ()
+        self.store = store_for([*placed_first, *variables])  # new variables are appended in this order
+        inputs = feed_names + (["result_block"] if outside else [])
+        layout = ProgramLayout({v.key: self.store.layout[v.key] for v in variables}, inputs, [], outside)
         self.program = make_program(run_pipeline(graph, 1, title=title), layout, title)
 
     @property
@@ -95,7 +119,8 @@ class TapeProgram:
         return self.store.retired
 
     def run(self, data: list[np.ndarray]) -> None:
-        """Runs the program on `data` (one 1 x size row per feed, in `feed_names` order)."""
+        """Runs the program on `data` (one 1 x size row per feed, in `feed_names` order, then the results
+        row where they are outside the store)."""
         store = self.store
         store.claim()
         self.program.run_whole(store.array, data)

@@ -248,6 +248,37 @@ def _arrays(held) -> list:
     return list(held) if isinstance(held, list) else [held.numpy() if hasattr(held, "numpy") else held]
 
 
+def test_tape_loop_on_the_numpy_backend_takes_the_steps_of_the_cpu():
+    """The reference interpreter writes a step's results into the memory the run passes, as compiled code
+    does (`ProgramLayout.outside`)."""
+    x, y, _ = digits.load()
+    results = {}
+    previous = kgraph.config.backend()
+    try:
+        for backend in ("cpu", "numpy"):
+            kgraph.config.set_backend(backend)
+            kgraph.utils.set_random_seed(6)
+            model = digits.mlp()
+            optimizer = kgraph.optimizers.SGD(0.1, momentum=0.9)
+            losses = []
+            for i in range(0, 96, 32):
+                with kgraph.GradientTape() as tape:
+                    predictions = model(x[i : i + 32])
+                    loss = kgraph.losses.CategoricalCrossentropy()(y[i : i + 32], predictions)
+                grads = tape.gradient(loss, model.trainable_weights)
+                optimizer.apply_gradients(zip(grads, model.trainable_weights, strict=True))
+                losses.append((float(loss), predictions.numpy()))
+            results[backend] = (losses, model.get_weights(), grads)
+    finally:
+        kgraph.config.set_backend(previous)
+    (cpu_losses, cpu_weights, cpu_grads), (np_losses, np_weights, np_grads) = results["cpu"], results["numpy"]
+    for (a, pa), (b, pb) in zip(cpu_losses, np_losses, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-5)
+        np.testing.assert_allclose(pb, pa, rtol=1e-5, atol=1e-7)
+    for a, b in zip([*cpu_weights, *cpu_grads], [*np_weights, *np_grads], strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
+
+
 def test_predictions_readable_after_the_step_and_fit_after_the_loop():
     x, y, _ = digits.load()
     kgraph.utils.set_random_seed(3)

@@ -8,7 +8,7 @@ second process compiles nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -37,11 +37,17 @@ from kgraph.codegen.scalar_math import sigmoid32, tanh32
 
 @dataclass
 class ProgramLayout:
-    """Where the program's arguments live: variables in the store, array constants in `consts`."""
+    """Where the program's arguments live: variables in the store, array constants in `consts`.
+
+    Variables in `outside` live instead in the last data input, a flat row the caller passes at each run
+    (a gradient tape's results: each run writes them into memory of its own, with no copy out of the store).
+    Only whole runs (`run_whole`) take it.
+    """
 
     variables: dict[str, tuple[int, tuple]]  # key -> (offset in the store, shape)
     inputs: list[str]  # data inputs in argument order
     outputs: list[str]  # graph outputs copied into result arrays (predict)
+    outside: dict[str, tuple[int, tuple]] = field(default_factory=dict)  # key -> (offset there, shape)
 
 
 def shape_source(shape) -> str:
@@ -85,6 +91,8 @@ class _Views:
         if st.space == "arena":
             return "arena", st.offset
         if st.space == "variable":
+            if st.key in self.layout.outside:
+                return self.input_names[-1], self.layout.outside[st.key][0]
             return "store", self.layout.variables[st.key][0]
         if st.space == "input":
             return self.input_names[self.layout.inputs.index(st.key)], 0

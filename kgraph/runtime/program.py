@@ -46,6 +46,8 @@ class CompiledProgram:
 
     def run(self, store, data, order, first: int, count: int, results=()) -> int:
         """Runs `count` batches from batch `first`; returns the first data row holding a NaN, or -1."""
+        if self.layout.outside:
+            raise NotImplementedError("A program with variables outside the store runs whole (run_whole).")
         total = data[0].shape[0] if data else 0
         features = [d.shape[1] for d in data]
         if features != self._scratch_features:
@@ -97,11 +99,15 @@ class InterpretedProgram:
             key: store[off : off + int(np.prod(shape, dtype=np.int64))].reshape(shape)
             for key, (off, shape) in self.layout.variables.items()
         }
+        if self.layout.outside:  # the last data input holds these variables (see ProgramLayout)
+            outside, data = data[-1].reshape(-1), data[:-1]
+            for key, (off, shape) in self.layout.outside.items():
+                variables[key] = outside[off : off + int(np.prod(shape, dtype=np.int64))].reshape(shape)
         for b in range(first, first + count):
             rows = order[b * self.batch_size : min((b + 1) * self.batch_size, total)]
             n = len(rows)
             inputs = {}
-            for name, array in zip(self.layout.inputs, data, strict=True):
+            for name, array in zip(self.layout.inputs[: len(data)], data, strict=True):
                 bad = rows[np.isnan(array[rows]).any(axis=1)]
                 if len(bad) and nan_row < 0:
                     nan_row = int(bad[0])
