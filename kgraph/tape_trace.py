@@ -110,8 +110,8 @@ class TapeGraph(Graph):
 
     def __init__(self, recordings: list[Recording]):
         # While it replays, the graph holds no nodes: only the attribute dict of a networkx graph, which is
-        # made (2 us of the ~30 us a replayed step spends in Python) when the block leaves its recordings.
-        # A tape is made at every step of a loop: the fields with defaults are class attributes until set.
+        # made when the block leaves its recordings. A tape is made at every step of a loop, so the fields
+        # with defaults are class attributes until set.
         if recordings:  # the dataclass fields, set directly; `_materialize` starts the ids, the log and spans
             self.nx, self.outputs, self.effects = _Attributes(), {}, []
             self._recording = recordings[0]
@@ -267,8 +267,6 @@ class TapeGraph(Graph):
     def mark(self, values) -> None:
         """Asks the gradient program to return `values` too (a model's predictions, read after the step): a
         tensor or a list or tuple of them."""
-        if type(values) is Sym:
-            values = [values]
         for value in values if isinstance(values, list | tuple) else [values]:
             if isinstance(value, Sym) and value.graph is self:
                 self.marked.append(value.id)

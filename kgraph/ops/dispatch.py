@@ -41,7 +41,8 @@ def eager_array(x):
 
 def materialized(x):
     """A tensor a gradient tape already computed is, outside any trace, just its value."""
-    if isinstance(x, Sym) and current_graph() is None and x.id in (getattr(x.graph, "values", None) or ()):
+    values = getattr(x.graph, "values", None) if isinstance(x, Sym) else None  # a gradient tape's
+    if values is not None and current_graph() is None and x.id in values:
         return x.numpy()
     return x
 
