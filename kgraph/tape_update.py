@@ -60,7 +60,7 @@ def _same_as_last(optimizer, pairs: list) -> TapeProgram | None:
         return None
     if last[2].stale:
         return None
-    for (grad, variable), tape_grad, last_variable in zip(pairs, grads, last[0], strict=True):
+    for (grad, variable), tape_grad, last_variable in zip(pairs, grads, last[0]):  # noqa: B905 - same lengths
         if grad is not tape_grad or variable is not last_variable:
             return None
     return last[2]
