@@ -12,10 +12,13 @@ import pytest
 
 from kgraph import ops
 from kgraph.codegen.cpu import ProgramLayout
+from kgraph.ir.builder import Sym, tracing
+from kgraph.ir.graph import Graph
 from kgraph.passes.pipeline import run_pipeline
 from kgraph.runtime.program import CompiledProgram, InterpretedProgram
 from kgraph.runtime.store import VariableStore
 from kgraph.testing import run_traced
+from kgraph.variables import Variable, order_writes_after_reads
 from tests.graphs import mlp_training_graph
 
 
@@ -151,3 +154,31 @@ def test_wide_column_loops_read_their_count_at_run_time(mlp):
     source = mlp[1].source
     assert re.search(r"C = [ao]\d+\.shape\[[01]\]\n", source), source  # the 12-unit layer
     assert "    C = 5\n" in source  # the 5 outputs
+
+
+def test_variables_outside_the_store_are_written_into_the_row_each_run_passes():
+    """`ProgramLayout.outside` (a gradient tape's result block): the variable lives in the last data input,
+    where the compiled program and the interpreter write it, leaving the store and the rest of the row be."""
+    rng = np.random.default_rng(7)
+    w = Variable(rng.standard_normal((2, 3)).astype(np.float32), name="w")
+    result = Variable(np.zeros((4, 3), np.float32), name="result")
+    graph = Graph()
+    with tracing(graph):
+        x = Sym(graph, graph.add("input", name="x", shape=(4, 2), dtype="float32"))
+        result.assign(ops.relu(x @ w))
+    order_writes_after_reads(graph)
+    store = VariableStore([w])
+    layout = ProgramLayout(store.layout, ["x", "result_block"], [], {result.key: (5, (4, 3))})
+    planned = run_pipeline(graph, 1)
+    x_value = rng.standard_normal((4, 2)).astype(np.float32)
+    expected = np.maximum(x_value @ w.numpy(), 0)
+    weights = store.array.copy()
+    for program in (CompiledProgram(planned, layout, "test"), InterpretedProgram(planned, layout, "test")):
+        row = np.full((1, 20), -1.0, np.float32)
+        program.run_whole(store.array, [x_value.reshape(1, -1), row])
+        np.testing.assert_allclose(row[0, 5:17].reshape(4, 3), expected, rtol=1e-6)
+        assert (row[0, :5] == -1).all() and (row[0, 17:] == -1).all()
+        np.testing.assert_array_equal(store.array, weights)
+    with pytest.raises(NotImplementedError, match="runs whole"):
+        program = CompiledProgram(planned, layout, "test")
+        program.run(store.array, [x_value.reshape(1, -1), row], np.arange(1), 0, 1)
