@@ -108,7 +108,7 @@ class GradientTape:
             RuntimeError: a second call on a non-persistent tape.
         """
         self._start_use()
-        single = not isinstance(sources, list | tuple)
+        single = not isinstance(sources, (list, tuple))  # a tuple of types: `list | tuple` is built per call
         sources = [sources] if single else list(sources)
         result = self._gradients(target, sources, output_gradients, unconnected_gradients)
         return result[0] if single else result

@@ -31,7 +31,9 @@ class ResultSet:
             for cut in cuts
         ]
         self.whole, self.row = buffer[None], buffer[None, :grads_size]
-        self._watched = [buffer, self.whole, self.row, *(g for g in self.grads if g is not None)]
+        # What a caller can hold: the buffer (through any view of it) and each gradient view. (`whole` lives
+        # for one run; `row` is the tape's own, for the update of this very set.)
+        self._watched = [buffer, *(g for g in self.grads if g is not None)]
         self._baseline = None
 
     def seal(self) -> None:

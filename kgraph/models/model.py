@@ -140,7 +140,7 @@ class Model(ModelSavingMixin, Trainer, Layer):
 
     def _call_on_tape(self, graph, inputs, training, kwargs):
         """A call inside a GradientTape: a functional model's call is recorded once and then skipped."""
-        several = isinstance(inputs, list | tuple)
+        several = isinstance(inputs, (list, tuple))  # a tuple of types: `list | tuple` is built at each call
         if not self._subclassed and not kwargs and not isinstance(inputs, dict):
             if several:
                 inputs = [x if isinstance(x, Sym) else graph.feed(np.asarray(x, np.float32)) for x in inputs]
