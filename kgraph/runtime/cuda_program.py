@@ -175,7 +175,9 @@ class CudaProgram:
         return self._identity
 
     def run_whole(self, store, data) -> None:
-        """One step over `data`, each array a single row (a tape program's whole feeds)."""
+        """One step over `data`, each array a single row (a tape program's whole feeds). A tape passes new
+        values in the same arrays (its pooled gradient rows), so whole runs always upload their data."""
+        self._data_sources = []
         self.run(store, data, self.identity_order(1), 0, 1)
 
     # --- device state ------------------------------------------------------------------------------
