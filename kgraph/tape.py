@@ -311,34 +311,19 @@ class _GradientProgram:
             for s in self.slices
         ]
         self._grads_size = sum(s[1] for s in self.slices if s is not None)
-        size = sum(h._value.size for h in holders)
-        self._results = ResultPool(size, cuts, self._grads_size)
-        self._block_span = None  # where the block lies in the store, when it is not written outside (CUDA)
-        if not self.tape_program.results_outside:
-            start = self.tape_program.store.layout[holders[0].key][0]
-            self._block_span = (start, start + size)
-        self._block = (None, None)  # (the store array, the block's view of it)
+        self._results = ResultPool(sum(h._value.size for h in holders), cuts, self._grads_size)
 
     @property
     def stale(self) -> bool:
         return self.tape_program.stale
 
     def run(self, data: list[np.ndarray], graph: Graph) -> list:
-        program, result = self.tape_program, self._results.take()
-        if self._block_span is None:
-            program.run([*data, result.whole])  # the program writes the block into the set
-        else:
-            program.run(data)
-            np.copyto(result.buffer, self._store_block(program.store.array))
+        result = self._results.take()
+        self.tape_program.run([*data, result.whole])  # the program writes the block into the set
         graph.values = _ComputedValues(result.buffer, self._value_cuts, graph.values)
         if self._grads_size:
             remember_gradients(result.row, result.grads, self.slices)
         return result.grads
-
-    def _store_block(self, array: np.ndarray) -> np.ndarray:
-        if self._block[0] is not array:  # first run, or the store grew into a new array
-            self._block = (array, array[self._block_span[0] : self._block_span[1]])
-        return self._block[1]
 
 
 class _ComputedValues(Mapping):

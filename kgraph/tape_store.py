@@ -86,9 +86,9 @@ class TapeProgram:
     """A tape graph compiled against a tape store; runs once per call on whole feeds.
 
     `placed_first` (a program's results) are laid out back to back (`results`: their offsets), first in the
-    store; or, with `results_outside` where the backend allows it (not CUDA), in a row of their own that
-    each run passes after the feeds (`ProgramLayout.outside`), so that a run writes its results into memory
-    of its own.
+    store. With `results_outside`, each run passes a row after the feeds and the results are written there,
+    into memory of the caller's own: straight from the kernels where the backend takes such a row
+    (`ProgramLayout.outside`), else (CUDA) copied there from the store after the run.
     """
 
     def __init__(
@@ -103,13 +103,16 @@ class TapeProgram:
         variables = list(graph.nx.graph.get("variable_objects", {}).values())
         offsets = itertools.accumulate([v._value.size for v in placed_first], initial=0)
         self.results = {v.key: offset for v, offset in zip(placed_first, offsets, strict=False)}
-        self.results_outside = results_outside and resolved_backend() != "cuda"
         outside = {}
-        if self.results_outside:
+        if results_outside and resolved_backend() != "cuda":
             outside = {v.key: (self.results[v.key], v.shape) for v in placed_first}
             variables = [v for v in variables if v.key not in outside]
             placed_first = ()
         self.store = store_for([*placed_first, *variables])  # new variables are appended in this order
+        self._copied = None  # (start, end) in the store of results a run copies into its row
+        if results_outside and not outside:
+            start = self.store.layout[placed_first[0].key][0]
+            self._copied = (start, start + sum(v._value.size for v in placed_first))
         inputs = feed_names + (["result_block"] if outside else [])
         layout = ProgramLayout({v.key: self.store.layout[v.key] for v in variables}, inputs, [], outside)
         self.program = make_program(run_pipeline(graph, 1, title=title), layout, title)
@@ -120,10 +123,14 @@ class TapeProgram:
 
     def run(self, data: list[np.ndarray]) -> None:
         """Runs the program on `data` (one 1 x size row per feed, in `feed_names` order, then the results
-        row where they are outside the store)."""
+        row with `results_outside`)."""
         store = self.store
         store.claim()
-        self.program.run_whole(store.array, data)
+        if self._copied is None:
+            self.program.run_whole(store.array, data)
+            return
+        self.program.run_whole(store.array, data[:-1])
+        np.copyto(data[-1][0], store.array[self._copied[0] : self._copied[1]])
 
     def value(self, variable: Variable) -> np.ndarray:
         start, shape = self.store.layout[variable.key]

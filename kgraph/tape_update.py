@@ -1,7 +1,7 @@
 """`optimizer.apply_gradients` on a tape's gradients: one compiled update instead of numpy per weight.
 
-`tape.gradient` returns views into one fresh flat buffer and remembers them. When `apply_gradients` receives
-exactly such views, the update is traced once (Keras's per-weight order: clipping, weight decay, the update
+`tape.gradient` returns views into a flat buffer of its own and remembers them. When `apply_gradients` gets
+exactly those views, the update is traced once (Keras's per-weight order: clipping, weight decay, the update
 rule, constraints, the iteration count, as `Optimizer.apply` does eagerly), compiled against the tape store
 that already holds the weights, and run with the buffer as its one input. Any other gradients (arrays the
 user computed, clipped or combined) take the eager path.
@@ -17,13 +17,13 @@ from kgraph.ir.graph import Graph
 from kgraph.tape_store import TapeProgram, store_for
 from kgraph.variables import Variable
 
-# The last gradients a tape returned: the flat buffer (as the 1 x size row the update takes), the views into
+# The last gradients a tape returned: their flat buffer as the 1 x size row the update takes, the views into
 # it, and their (offset, size, shape).
-_last: dict = {"buffer": None, "grads": [], "slices": []}
+_last: dict = {"row": None, "grads": [], "slices": []}
 
 
 def remember_gradients(row: np.ndarray, grads: list, slices: list) -> None:
-    _last["buffer"], _last["grads"], _last["slices"] = row, grads, slices
+    _last["row"], _last["grads"], _last["slices"] = row, grads, slices
 
 
 def _slices(pairs: list) -> list | None:
@@ -47,7 +47,7 @@ def apply_compiled(optimizer, pairs: list) -> bool:
     program = _same_as_last(optimizer, pairs) or _program_for(optimizer, pairs)
     if program is None:
         return False
-    program.run([_last["buffer"]])
+    program.run([_last["row"]])
     return True
 
 
@@ -72,13 +72,13 @@ def _program_for(optimizer, pairs: list) -> TapeProgram | None:
     slices = _slices(pairs)
     if slices is None or not all(isinstance(v, Variable) for _, v in pairs):
         return None
-    buffer = _last["buffer"]
+    size = _last["row"].size
     variables = [v for _, v in pairs]
-    key = (tuple([v.key for v in variables]), tuple(slices), buffer.size)
+    key = (tuple([v.key for v in variables]), tuple(slices), size)
     programs = optimizer.__dict__.setdefault("_tape_updates", {})
     program = programs.get(key)
     if program is None or program.stale:
-        program = _update_program(optimizer, variables, slices, buffer.size)
+        program = _update_program(optimizer, variables, slices, size)
         programs[key] = program
     optimizer.__dict__["_tape_last_update"] = (variables, _last["slices"], program)
     return program

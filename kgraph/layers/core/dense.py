@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from kgraph import activations, constraints, initializers, ops, regularizers
+from kgraph import activations, ops
 from kgraph.layers.input_spec import InputSpec
 from kgraph.layers.layer import Layer
-from kgraph.layers.weight_args import serialize_optional
+from kgraph.layers.weight_args import add_kernel, serialize_weight_args, set_weight_args
 
 
 class Dense(Layer):
@@ -51,12 +51,8 @@ class Dense(Layer):
         self.units = units
         self.activation = activations.get(activation)
         self.use_bias = use_bias
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        set_weight_args(self, "kernel", kernel_initializer, kernel_regularizer, kernel_constraint)
+        set_weight_args(self, "bias", bias_initializer, bias_regularizer, bias_constraint)
         self.input_spec = InputSpec(min_ndim=2)
 
     def build(self, input_shape) -> None:
@@ -66,24 +62,8 @@ class Dense(Layer):
                 f"Dense '{self.name}': the last dimension of the inputs must be defined, received "
                 f"input_shape={input_shape}."
             )
-        self.kernel = self.add_weight(
-            (input_dim, self.units),
-            self.kernel_initializer,
-            name="kernel",
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-        )
-        self.bias = (
-            self.add_weight(
-                (self.units,),
-                self.bias_initializer,
-                name="bias",
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
-            if self.use_bias
-            else None
-        )
+        self.kernel = add_kernel(self, (input_dim, self.units), "kernel", "kernel")
+        self.bias = add_kernel(self, (self.units,), "bias", "bias") if self.use_bias else None
         self.input_spec = InputSpec(min_ndim=2, axes={-1: input_dim})
         self.built = True
 
@@ -102,10 +82,6 @@ class Dense(Layer):
             "units": self.units,
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": serialize_optional(regularizers, self.kernel_regularizer),
-            "bias_regularizer": serialize_optional(regularizers, self.bias_regularizer),
-            "kernel_constraint": serialize_optional(constraints, self.kernel_constraint),
-            "bias_constraint": serialize_optional(constraints, self.bias_constraint),
+            **serialize_weight_args(self, "kernel"),
+            **serialize_weight_args(self, "bias"),
         }
