@@ -130,9 +130,9 @@ def _settings() -> dict:
 
 
 def _default_num_threads() -> int:
-    """BLAS threads for kernels: OPENBLAS_NUM_THREADS or OMP_NUM_THREADS if set, else the usable cores.
+    """Threads for kernels: OPENBLAS_NUM_THREADS or OMP_NUM_THREADS if set, else the usable cores.
 
-    Kernels themselves are single-threaded, so BLAS threads never compete with Numba threads.
+    A program runs them as BLAS threads or as Numba threads, never both (codegen/threads.py).
     """
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
         text = os.environ.get(name, "").strip()
@@ -212,7 +212,7 @@ def cache_dir() -> str:
 
 
 def num_threads() -> int:
-    """Returns the number of threads compiled kernels may use (default 1, or `$KGRAPH_NUM_THREADS`)."""
+    """Returns the number of threads compiled kernels may use (`$KGRAPH_NUM_THREADS`, else the cores)."""
     return _settings()["num_threads"]
 
 

@@ -16,6 +16,20 @@ from types import ModuleType
 from kgraph import config
 
 
+def helpers_digest(*modules: ModuleType) -> str:
+    """A digest of the helper modules generated code imports (BLAS bindings, intrinsics, scalar math).
+
+    Numba's cache of a generated module checks only that module's own file, and a helper's compiled code
+    is linked into its callers: written into the generated source, the digest makes a changed helper a
+    new module instead of stale cached code.
+    """
+    digest = hashlib.sha256()
+    for module in modules:
+        with open(module.__file__, "rb") as f:
+            digest.update(f.read())
+    return digest.hexdigest()[:16]
+
+
 def module_name(source: str) -> str:
     return "kg_" + hashlib.sha256(source.encode()).hexdigest()[:20]
 

@@ -133,8 +133,9 @@ def _loop_reads(graph: Graph, node_id: int):
     return node.inputs[1:] if node.op == "assign" else node.inputs
 
 
-def kernel_source(graph: Graph, kernel: Kernel, storage: dict | None = None) -> str:
-    """The Python source of `kernel` as a function taking its `kernel_args` and the batch size `n`."""
+def kernel_source(graph: Graph, kernel: Kernel, storage: dict | None = None, split_gemm: bool = False) -> str:
+    """The Python source of `kernel` as a function taking its `kernel_args` and the batch size `n`; with
+    `split_gemm`, its GEMM splits across Numba's threads (codegen/threads.py) instead of OpenBLAS's."""
     info = analyze(graph, kernel.nodes, kernel.domain, kernel.anchor)
     args = kernel_args(graph, kernel, info, storage)
     # GEMM operands get names of their own: a value may also be read by the loop, in another shape.
@@ -149,7 +150,7 @@ def kernel_source(graph: Graph, kernel: Kernel, storage: dict | None = None) -> 
     origins = f"  # from {', '.join(kernel.origins)}" if kernel.origins else ""
     lines = [f"def {kernel.name}({', '.join([*params, 'n'])}):{origins}"]
     if kernel.anchor is not None:
-        lines += _gemm_lines(graph, kernel.anchor, params[0], params[1], names[kernel.anchor])
+        lines += _gemm_lines(graph, kernel.anchor, params[0], params[1], names[kernel.anchor], split_gemm)
     columns = _column_count(dims(kernel.domain)[1], args[len(operands) :], names)
     lines += _LoopWriter(graph, kernel, info, names, columns).write()
     if len(lines) == 1:
@@ -179,7 +180,7 @@ def _column_count(cols: str, args: list[KernelArg], names: dict[int, str]) -> st
     return cols
 
 
-def _gemm_lines(graph: Graph, anchor: int, a: str, b: str, out: str) -> list[str]:
+def _gemm_lines(graph: Graph, anchor: int, a: str, b: str, out: str, split: bool) -> list[str]:
     node = graph.node(anchor)
     ta, tb = node.attrs.get("transpose_a", False), node.attrs.get("transpose_b", False)
     k = f"{a}.shape[0]" if ta else f"{a}.shape[1]"
@@ -194,6 +195,9 @@ def _gemm_lines(graph: Graph, anchor: int, a: str, b: str, out: str) -> list[str
         ]
     else:
         lines.append(f"    if {out}.shape[0] > 0:")
+    if split:
+        lines.append(f"        matmul({ta}, {tb}, {a}, {b}, {out})")
+        return lines
     lines.append(
         f"        sgemm({ROW_MAJOR}, {TRANS if ta else NO_TRANS}, {TRANS if tb else NO_TRANS}, "
         f"{out}.shape[0], "

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from kgraph.codegen.blas import set_blas_threads
 from kgraph.codegen.cache import load_source
-from kgraph.codegen.cpu import ProgramLayout, const_values, program_source
+from kgraph.codegen.cpu import ProgramLayout, const_values, program_source, splits_work
+from kgraph.codegen.threads import use_threads
 from kgraph.ir.graph import Graph
 from kgraph.random import make_seed
 from kgraph.runtime.interpreter import Context, evaluate
@@ -24,6 +24,7 @@ class CompiledProgram:
         self.graph, self.layout, self.threads = graph, layout, threads
         self.batch_size = graph.memory.batch_size
         self.source = program_source(graph, layout, title)
+        self.splits_work = splits_work(graph)
         self.module = load_source(self.source)
         self.arena = np.zeros(max(graph.memory.arena_size, 1), np.float32)
         self.consts = const_values(graph)
@@ -53,7 +54,7 @@ class CompiledProgram:
         if features != self._scratch_features:
             self.scratch = [np.zeros((self.batch_size, f), np.float32) for f in features]
             self._scratch_features = features
-        set_blas_threads(self.threads)
+        use_threads(self.threads, self.splits_work)
         return self.module.run_loop(
             store,
             self.consts,
@@ -72,7 +73,7 @@ class CompiledProgram:
         """One step over `data` as it is, each array a single C-contiguous row (a tape program's whole
         feeds): `run` of one batch without the row order, the copy into scratch or the NaN check, and with
         half the arguments to dispatch (a custom training loop runs two such programs per step)."""
-        set_blas_threads(self.threads)
+        use_threads(self.threads, self.splits_work)
         self.module.step(store, self.consts, self.arena, *data, 1)
 
 

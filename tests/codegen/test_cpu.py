@@ -80,6 +80,27 @@ def test_generated_source_is_readable(mlp):
     assert "sgemm(" in source
 
 
+def test_a_changed_helper_makes_a_new_module(tmp_path, monkeypatch):
+    """Generated code links the helpers it imports (codegen/threads.py, blas.py, ...) into its own cached
+    machine code, and Numba's cache checks only the generated file: their digest is in the source, so a
+    changed helper changes the module's name."""
+    from kgraph.codegen import cache, cpu
+
+    helper = tmp_path / "helper.py"
+    helper.write_text("X = 1\n")
+    module = type(sys)("helper")
+    module.__file__ = str(helper)
+    before = cache.helpers_digest(module)
+    helper.write_text("X = 2\n")
+    assert cache.helpers_digest(module) != before
+    graph, weights, inputs = mlp_training_graph(sizes=(4, 3), l2=0.0)
+    planned = run_pipeline(graph, 2)
+    layout = ProgramLayout(VariableStore(weights).layout, inputs, [])
+    source = cpu.program_source(planned, layout, "t")
+    monkeypatch.setattr(cpu, "_HELPERS", before)
+    assert cache.module_name(cpu.program_source(planned, layout, "t")) != cache.module_name(source)
+
+
 def test_second_process_compiles_nothing(tmp_path):
     script = textwrap.dedent("""
         import numpy as np

@@ -1,6 +1,8 @@
 """Recurrent layers: the shared layer test, forward parity with Keras 3 (JAX) given the same weights, masks,
 Bidirectional and TimeDistributed, training parity, the LSTM's kernel count, and tasks that need memory."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -290,3 +292,52 @@ def test_masked_sequence_outputs_weight_the_loss_as_in_keras():
         histories.append(model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0).history)
     for name in ("loss", "mae"):
         np.testing.assert_allclose(histories[1][name], histories[0][name], rtol=1e-4, err_msg=name)
+
+
+@pytest.mark.parametrize(
+    "name,kwargs",
+    [
+        ("LSTM", {}),
+        ("GRU", {"reset_after": False, "go_backwards": True}),
+        ("SimpleRNN", {"activation": "relu"}),
+    ],
+)
+def test_scans_split_across_threads_match_the_reference_backend(name, kwargs, monkeypatch):
+    """With two threads, a batch of 32 rows runs each walk (the scan, its gradient, the initial state's
+    gradient) on two slices of the batch; two training steps and a predict match the numpy backend, masked
+    steps and a trained initial state included."""
+    numba = pytest.importorskip("numba")
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs two Numba threads")
+    monkeypatch.setattr(kgraph.config, "num_threads", lambda: 2)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(32, 6, 3)).astype(np.float32)
+    x[::3, 4:] = 0.0  # masked tail steps
+    context = rng.normal(size=(32, 2)).astype(np.float32)
+    y = rng.normal(size=(32, 1)).astype(np.float32)
+    models = []
+    for backend in ("numpy", "cpu"):
+        kgraph.config.set_backend(backend)
+        kgraph.utils.set_random_seed(3)
+        sequence, extra = kgraph.Input((6, 3)), kgraph.Input((2,))
+        states = [kgraph.layers.Dense(4, activation="tanh")(extra) for _ in range(2 if name == "LSTM" else 1)]
+        layer = getattr(kgraph.layers, name)(4, return_sequences=True, **kwargs)
+        hidden = layer(kgraph.layers.Masking()(sequence), initial_state=states)
+        output = kgraph.layers.Dense(1)(kgraph.layers.Flatten()(hidden))
+        model = kgraph.Model([sequence, extra], output)
+        model.compile(optimizer=kgraph.optimizers.SGD(0.1), loss="mse")
+        models.append(model)
+    kgraph.config.set_backend("cpu")
+    models[1].set_weights(models[0].get_weights())
+    for model in models:
+        for _ in range(2):
+            model.train_on_batch([x, context], y)
+    _close(
+        models[1].predict([x, context], batch_size=32, verbose=0), models[0].predict([x, context], verbose=0)
+    )
+    for got, expected in zip(models[1].get_weights(), models[0].get_weights(), strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+    train = next(p for (kind, *_), p in models[1]._programs.items() if kind == "train")
+    for op in ("rnn_scan", "rnn_scan_grad", "rnn_state_grad"):  # 32 rows: two slices on two threads
+        assert re.search(rf"_{op}_split\(", train.source), op
+    assert train.splits_work and numba.get_num_threads() == 2

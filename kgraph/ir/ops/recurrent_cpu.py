@@ -3,14 +3,17 @@
 Every array is passed flat and indexed as `(b * T + t) * width + column`, so the inner loops over units are
 contiguous and vectorize, and a column block of a time step is a strided matrix over the batch that
 `sgemm` reads or writes in place (leading dimension `T * width`). Per step: one GEMM (two for GRU without
-`reset_after`), issued as blocks that OpenBLAS runs on the calling thread (`_step_gemm`), then the cell's
-math as a loop over batch x units. The activations are the branch-free `tanh32` and `sigmoid32` of
-scalar_math.py, so the unit loops compile to AVX2/AVX-512 code. Both walks keep their carried
-states (or state gradients) in scratch buffers allocated once per call: a unit loop that reads a view of
-the array it writes fails LLVM's runtime alias check and runs its scalar version.
+`reset_after`) on a single BLAS thread (`_step_gemm`), then the cell's math as a loop over batch x units.
+The activations are the branch-free `tanh32` and `sigmoid32` of scalar_math.py, so the unit loops compile
+to AVX2/AVX-512 code. Both walks keep their carried states (or state gradients) in scratch buffers
+allocated once per call: a unit loop that reads a view of the array it writes fails LLVM's runtime alias
+check and runs its scalar version. The walks run on slices of the batch, one per Numba thread
+(`_split_by_rows`): batch rows never meet in a recurrence.
 """
 
 from __future__ import annotations
+
+import math
 
 from kgraph.ir.ops.recurrent_layout import layout
 from kgraph.ir.types import element_count_source
@@ -79,40 +82,75 @@ def _at(array: str, offset) -> str:
     return f"ptr(view({array}, {offset}, (1,)))"
 
 
-# OpenBLAS runs a GEMM on one thread when m * n * k <= 65536 * GEMM_MULTITHREAD_THRESHOLD (4 by default).
-SINGLE_THREAD_MNK = 1 << 18
-COLUMN_BLOCK = 64
-
-
 def _step_gemm(width, k, a, lda, b, ldb, c, ldc, trans_b=NO, beta="f32(0.0)") -> list[str]:
-    """`C[:n, :width] = A[:n, :k] @ op(B)` for one time step, as GEMMs small enough that OpenBLAS runs each
-    on the calling thread. `a`, `b`, `c` are (array, element offset) pairs.
+    """`C[:n, :width] = A[:n, :k] @ op(B) (+ beta * C)` for one time step: one sgemm over the walk's rows,
+    or an sgemv for a single row (OpenBLAS's sgemm is ~1.4x slower at m = 1). `a`, `b`, `c` are
+    (array, element offset) pairs.
 
-    A step's GEMM (64 x 64 @ 64 x 256 for the benchmark's LSTM) is too small to gain from a second thread,
-    and 80 of them per scan each pay a thread handoff: on a busy 2-core machine one handoff can wait for a
-    4 ms scheduler tick, and a 2-thread scan ran 30 to 300 times slower than a 1-thread one. Split by rows
-    and 64-column blocks, the step runs on one thread and is no slower than one call (often faster).
+    A program holding a scan runs BLAS on one thread (codegen/threads.py): a step's GEMM (64 x 64 @ 64 x 256
+    for the benchmark's LSTM) is too small to gain from a second thread, and 80 of them per scan would each
+    pay a thread handoff (on a busy 2-core machine a 2-thread scan ran 30 to 300 times slower).
     """
-    cols = min(width, COLUMN_BLOCK)
-    rows = max(1, SINGLE_THREAD_MNK // (cols * k))
-    lines = [f"for r0 in range(0, n, {rows}):", f"    m0 = min({rows}, n - r0)"]
-    for c0 in range(0, width, cols):
-        b_at = f"{b[1]} + {c0 * ldb if trans_b == TR else c0}"
-        call = _gemm(
-            "m0",
-            min(cols, width - c0),
-            k,
-            _at(a[0], f"{a[1]} + r0 * {lda}"),
-            lda,
-            _at(b[0], b_at),
-            ldb,
-            _at(c[0], f"{c[1]} + r0 * {ldc} + {c0}"),
-            ldc,
-            trans_b=trans_b,
-            beta=beta,
-        )
-        lines.append("    " + call)
-    return lines
+    a_at, b_at, c_at = _at(a[0], a[1]), _at(b[0], b[1]), _at(c[0], c[1])
+    # y = x @ op(B) is op(B)^T x: B^T x for B stored k x width, B x for B^T (B stored width x k).
+    gemv = f"{NO}, {width}, {k}" if trans_b == TR else f"{TR}, {k}, {width}"
+    return [
+        "if n == 1:",
+        f"    sgemv({RM}, {gemv}, f32(1.0), {b_at}, {ldb}, {a_at}, 1, {beta}, {c_at}, 1)",
+        "else:",
+        "    " + _gemm("n", width, k, a_at, lda, b_at, ldb, c_at, ldc, trans_b=trans_b, beta=beta),
+    ]
+
+
+# Batch rows never meet in a recurrence, so a scan splits its batch across threads with one fork per call,
+# not one per time step; a slice under this many rows is not worth a thread.
+MIN_ROWS_PER_THREAD = 8
+
+
+def _split_by_rows(walk, shared: set[int]):
+    """A walk writer whose kernel runs the walk on slices of the batch, one per Numba thread.
+
+    The walk itself (`{name}_rows`) is written for rows 0 to n; each thread calls it on views that start
+    at its first row. Operands in `shared` (weights) are not batch-major and are passed whole. A walk over
+    rows `lo` to `hi` instead would leave LLVM unable to vectorize the unit loops (3x slower).
+    """
+
+    def write(name, shapes, out_shape, at):
+        from kgraph.codegen.cpu import JIT, PARALLEL_JIT
+
+        source, views = walk(f"{name}_rows", shapes, out_shape, at)
+        args = [f"a{i}" for i in range(len(shapes))] + ["out"]
+        widths = [math.prod(s[1:]) for s in [*shapes, out_shape]]
+        sliced = [
+            a if i in shared else f"view({a}, lo * {w}, ((hi - lo) * {w},))"
+            for i, (a, w) in enumerate(zip(args, widths, strict=True))
+        ]
+        # The most rows a run passes: the static batch of a tape program, else the module's BATCH_ROWS. Below
+        # two slices Numba prunes the split before compiling it (a parallel function costs ~2 s to compile).
+        most = shapes[0][0] if shapes[0][0] is not None else "BATCH_ROWS"
+        entry = [
+            f"if {most} < {2 * MIN_ROWS_PER_THREAD}:",
+            f"    {name}_rows({', '.join(args)}, n)",
+            "else:",
+            f"    parts = max(1, min(thread_count(), n // {MIN_ROWS_PER_THREAD}))",
+            "    if parts == 1:",
+            f"        {name}_rows({', '.join(args)}, n)",
+            "    else:",
+            f"        {name}_split({', '.join(args)}, n, parts)",
+        ]
+        split = [
+            "for p in prange(parts):",
+            "    lo, hi = p * n // parts, (p + 1) * n // parts",
+            f"    {name}_rows({', '.join(sliced)}, hi - lo)",
+        ]
+        head = f"({', '.join(args)}, n"
+        return (
+            f"def {name}{head}):\n" + "\n".join(_indent(entry, 1)) + "\n\n\n"
+            f"{PARALLEL_JIT}\ndef {name}_split{head}, parts):\n" + "\n".join(_indent(split, 1)) + "\n\n\n"
+            f"{JIT}\n{source}"
+        ), views
+
+    return write
 
 
 def _scan(name, shapes, out_shape, at):
@@ -374,28 +412,17 @@ def _kernel_grad(name, shapes, out_shape, at):
     lay, u = layout(at), at["units"]
     steps, S, D, G = shapes[0][1], lay.stash, lay.grad, lay.gates * u
     lines = [f"for i in range({u * G}):", "    out[i] = f32(0.0)", "if n > 0:"]
-    for s_col, d_col, width, k_col in lay.blocks:
-        gemm = _gemm(
-            u,
-            width,
-            f"n * {steps}",
-            _at("a0", s_col),
-            S,
-            _at("a1", d_col),
-            D,
-            _at("out", k_col),
-            G,
-            trans_a=TR,
-        )
-        lines.append("    " + gemm)
+    for s_col, d_col, width, k_col in lay.blocks:  # dU[:, block] = stash[:, hop]^T @ d[:, block]
+        args = f"True, False, {u}, {width}, n * {steps}, a0, {s_col}, {S}, a1, {d_col}, {D}"
+        lines.append(f"    sgemm_split({args}, f32(0.0), out, {k_col}, {G})")
     source = f"def {name}(a0, a1, out, n):\n" + "\n".join(_indent(lines, 1)) + "\n"
     return source, [flat_view(s) for s in shapes] + [flat_view(out_shape)]
 
 
 WRITERS = {
-    "scan": _scan,
+    "scan": _split_by_rows(_scan, shared={1, 2}),
     "outputs": _outputs,
-    "scan_grad": lambda *a: _walk_back(*a, states_out=False),
-    "state_grad": lambda *a: _walk_back(*a, states_out=True),
+    "scan_grad": _split_by_rows(lambda *a: _walk_back(*a, states_out=False), shared={2, 3}),
+    "state_grad": _split_by_rows(lambda *a: _walk_back(*a, states_out=True), shared={2, 3}),
     "kernel_grad": _kernel_grad,
 }

@@ -1,0 +1,146 @@
+"""Which pool of threads a program's kernels run on: OpenBLAS's, or Numba's, never both at once.
+
+Two pools on two cores fight: after a threaded GEMM, OpenBLAS's workers spin for ~0.1 s waiting for more
+work, and a parallel recurrent scan that followed a 2-thread GEMM ran 3x slower than its serial version
+(8 ms against 2.5 ms for GEMM + scan). A program with kernels that split their own work across Numba's
+threads (the recurrent scans) therefore runs BLAS on one thread and splits its large GEMMs here, one
+single-threaded `sgemm` per Numba thread. Other programs leave threading to OpenBLAS: split here, an MNIST
+MLP training step took 3.25 ms against 2.88 ms threaded by OpenBLAS, with the same kernel times in
+isolation (Numba's OpenMP workers fall asleep in the single-threaded loops between GEMMs, and wake slowly).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+from numpy import float32 as f32
+
+from kgraph.codegen.blas import NO_TRANS, ROW_MAJOR, TRANS, set_blas_threads, sgemm
+from kgraph.codegen.intrinsics import ptr, view
+
+# A product splits from this many multiply-adds (~40 us on one core). OpenBLAS threads from 2**18, but a
+# fork here pays a wake-up of Numba's worker, which made an LSTM's batch-1 predict (a 2.6M input projection)
+# swing between 114 and 172 us from one process to the next.
+SPLIT_MIN_MNK = 1 << 22
+# Rows (or columns, or depth) of the product a thread gets at least.
+SPLIT_MIN_ROWS = 8
+# The shared dimension of a product splits when it is this many times its largest other dimension.
+DEPTH_SPLIT_RATIO = 8
+
+
+@intrinsic
+def thread_count(typingctx):
+    """`numba.get_num_threads()` called by its C symbol: Numba's own version calls a ctypes pointer, which
+    makes every function that calls it uncacheable ("dynamic globals")."""
+    numba.get_num_threads()  # starts the threading layer, which registers the symbol
+
+    def codegen(context, builder, signature, args):
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(cgutils.intp_t, []), "get_num_threads"
+        )
+        return builder.call(fn, [])
+
+    return types.intp(), codegen
+
+
+@njit(cache=True, nogil=True)
+def row_parts(rows, work_per_row):
+    """How many threads share `rows` rows of `work_per_row` multiply-adds each (1: run on the caller)."""
+    if rows * work_per_row < SPLIT_MIN_MNK:
+        return 1
+    return max(1, min(thread_count(), rows // SPLIT_MIN_ROWS))
+
+
+@njit(cache=True, nogil=True)
+def _sgemm_at(ta, tb, m, n, k, a, ia, lda, b, ib, ldb, beta, c, ic, ldc):
+    sgemm(
+        ROW_MAJOR, TRANS if ta else NO_TRANS, TRANS if tb else NO_TRANS, m, n, k, f32(1.0),
+        ptr(view(a, ia, (1,))), lda, ptr(view(b, ib, (1,))), ldb, beta, ptr(view(c, ic, (1,))), ldc,
+    )  # fmt: skip
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _sgemm_parts(ta, tb, m, n, k, a, ia, lda, b, ib, ldb, beta, c, ic, ldc, parts, by_rows):
+    for p in prange(parts):
+        if by_rows:  # rows lo..hi of C: rows of op(A)
+            lo, hi = p * m // parts, (p + 1) * m // parts
+            a_at = ia + (lo if ta else lo * lda)
+            _sgemm_at(ta, tb, hi - lo, n, k, a, a_at, lda, b, ib, ldb, beta, c, ic + lo * ldc, ldc)
+        else:  # columns lo..hi of C: columns of op(B)
+            lo, hi = p * n // parts, (p + 1) * n // parts
+            b_at = ib + (lo * ldb if tb else lo)
+            _sgemm_at(ta, tb, m, hi - lo, k, a, ia, lda, b, b_at, ldb, beta, c, ic + lo, ldc)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _sgemm_depth_parts(ta, tb, m, n, k, a, ia, lda, b, ib, ldb, beta, c, ic, ldc, parts):
+    """C = op(A) @ op(B) + beta * C as `parts` products over slices of the shared dimension: the first
+    accumulates into C, the others into partial sums added to C afterwards."""
+    partial = np.empty((parts - 1) * m * n, np.float32)
+    for p in prange(parts):
+        lo, hi = p * k // parts, (p + 1) * k // parts
+        a_at = ia + (lo * lda if ta else lo)
+        b_at = ib + (lo if tb else lo * ldb)
+        if p == 0:
+            _sgemm_at(ta, tb, m, n, hi - lo, a, a_at, lda, b, b_at, ldb, beta, c, ic, ldc)
+        else:
+            _sgemm_at(
+                ta, tb, m, n, hi - lo, a, a_at, lda, b, b_at, ldb, f32(0.0), partial, (p - 1) * m * n, n
+            )
+    for p in range(parts - 1):
+        for i in range(m):
+            for j in range(n):
+                c[ic + i * ldc + j] += partial[(p * m + i) * n + j]
+
+
+@njit(cache=True, nogil=True)
+def sgemm_split(ta, tb, m, n, k, a, ia, lda, b, ib, ldb, beta, c, ic, ldc):
+    """`C = op(A) @ op(B) + beta * C` (row-major; op transposes when its flag is set), each matrix given as a
+    flat float32 array, the element offset of its first entry and its leading dimension; split across
+    Numba's threads when it is large enough.
+
+    Each thread packs the whole of the operand it does not split, so the split runs along the largest
+    dimension: rows of C when C is taller than wide (B is the smaller operand), columns when wider; and the
+    shared dimension when it dwarfs both (a weight gradient summed over thousands of rows), at the price of
+    adding up partial products.
+    """
+    if k >= DEPTH_SPLIT_RATIO * max(m, n):
+        parts = row_parts(k, m * n)
+        if parts > 1:
+            _sgemm_depth_parts(ta, tb, m, n, k, a, ia, lda, b, ib, ldb, beta, c, ic, ldc, parts)
+            return
+    by_rows = m >= n
+    parts = row_parts(m, n * k) if by_rows else row_parts(n, m * k)
+    if parts == 1:
+        _sgemm_at(ta, tb, m, n, k, a, ia, lda, b, ib, ldb, beta, c, ic, ldc)
+    else:
+        _sgemm_parts(ta, tb, m, n, k, a, ia, lda, b, ib, ldb, beta, c, ic, ldc, parts, by_rows)
+
+
+@njit(cache=True, nogil=True)
+def matmul(ta, tb, a, b, out):
+    """`out = op(a) @ op(b)` for C-contiguous 2-D float32 arrays."""
+    m, n = out.shape
+    k = a.shape[0] if ta else a.shape[1]
+    flat_a, flat_b, flat_out = view(a, 0, (a.size,)), view(b, 0, (b.size,)), view(out, 0, (out.size,))
+    sgemm_split(ta, tb, m, n, k, flat_a, 0, a.shape[1], flat_b, 0, b.shape[1], f32(0.0), flat_out, 0, n)
+
+
+_set = threading.local()  # Numba's thread count is per calling thread: the counts last set on this one
+
+
+def use_threads(count: int, split: bool) -> None:
+    """The pool kernels called from this thread run on: with `split`, `count` Numba threads (at most
+    NUMBA_NUM_THREADS) that kernels split their work across, and BLAS on one thread; without, `count` BLAS
+    threads (such programs hold no kernel that splits, so Numba's threads stay idle)."""
+    if getattr(_set, "counts", None) != (count, split):
+        if split:
+            numba.set_num_threads(max(1, min(count, numba.config.NUMBA_NUM_THREADS)))
+        set_blas_threads(1 if split else count)
+        _set.counts = (count, split)

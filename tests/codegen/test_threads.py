@@ -1,0 +1,115 @@
+"""codegen/threads.py: the GEMM split across Numba's threads (against numpy), the choice of thread pool per
+program, and that kernels calling the thread count stay cacheable."""
+
+import ctypes
+import os
+import subprocess
+import sys
+import textwrap
+
+import numba
+import numpy as np
+import pytest
+
+from kgraph.codegen import blas, threads
+
+needs_two = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two Numba threads")
+
+
+def _blas_threads() -> int:
+    library = ctypes.CDLL(blas.BLAS_PATH)
+    getter = next(
+        getattr(library, s)
+        for s in ("scipy_openblas_get_num_threads", "openblas_get_num_threads")
+        if hasattr(library, s)
+    )
+    return getter()
+
+
+@needs_two
+@pytest.mark.parametrize("ta", [False, True])
+@pytest.mark.parametrize("tb", [False, True])
+@pytest.mark.parametrize("split", ["rows", "columns", "depth", "chosen"])
+def test_split_gemm_matches_numpy(ta, tb, split):
+    """C = op(A) @ op(B) + beta * C on matrices inside larger buffers (offsets, leading dimensions), split
+    three ways into uneven parts, or as sgemm_split chooses."""
+    rng = np.random.default_rng(0)
+    m, n, k, pad = 50, 40, 70, 3
+    a = rng.normal(size=(k, m + pad) if ta else (m, k + pad)).astype(np.float32)
+    b = rng.normal(size=(n, k + pad) if tb else (k, n + pad)).astype(np.float32)
+    c = rng.normal(size=(m, n + pad)).astype(np.float32)
+    op_a = a[:, 1 : m + 1].T if ta else a[:, 1 : k + 1]
+    op_b = b[:, 1 : k + 1].T if tb else b[:, 1 : n + 1]
+    expected = op_a.astype(np.float64) @ op_b + 0.5 * c[:, 2 : n + 2]
+    threads.use_threads(2, split=True)
+    args = (
+        ta,
+        tb,
+        m,
+        n,
+        k,
+        a.ravel(),
+        1,
+        a.shape[1],
+        b.ravel(),
+        1,
+        b.shape[1],
+        np.float32(0.5),
+        c.ravel(),
+        2,
+    )
+    if split == "depth":
+        threads._sgemm_depth_parts(*args, c.shape[1], 3)
+    elif split == "chosen":
+        threads.sgemm_split(*args, c.shape[1])
+    else:
+        threads._sgemm_parts(*args, c.shape[1], 3, split == "rows")
+    np.testing.assert_allclose(c[:, 2 : n + 2], expected, rtol=1e-4, atol=1e-4)
+
+
+@needs_two
+@pytest.mark.parametrize("ta", [False, True])
+@pytest.mark.parametrize("shape", [(600, 40, 200), (40, 600, 200), (24, 40, 5000)])
+def test_matmul_of_2d_arrays_matches_numpy(ta, shape):
+    """The GEMM kernels' entry (2-D arrays, as the generated kernels pass them), split three ways."""
+    m, n, k = shape
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(k, m) if ta else (m, k)).astype(np.float32)
+    b = rng.normal(size=(k, n)).astype(np.float32)
+    out = np.full((m, n), np.nan, np.float32)
+    assert m * n * k >= threads.SPLIT_MIN_MNK
+    threads.use_threads(2, split=True)
+    threads.matmul(ta, False, a, b, out)
+    expected = (a.T if ta else a).astype(np.float64) @ b
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+
+
+@needs_two
+def test_a_program_uses_one_pool_at_a_time():
+    """A program with split kernels: two Numba threads and BLAS on one; one without: BLAS on two (and no
+    kernel that would use Numba's threads, which codegen decides from the same graph)."""
+    threads.use_threads(2, split=True)
+    assert (numba.get_num_threads(), _blas_threads()) == (2, 1)
+    threads.use_threads(2, split=False)
+    assert _blas_threads() == 2
+
+
+def test_a_recurrent_program_loads_from_the_disk_cache(tmp_path):
+    """Kernels that read the thread count call it by symbol: Numba's own `get_num_threads` holds a ctypes
+    pointer, and every function calling it (up to the step and the loop) would compile in every process."""
+    script = textwrap.dedent("""
+        import numpy as np, kgraph
+        model = kgraph.Sequential([kgraph.Input((5, 3)), kgraph.layers.LSTM(4), kgraph.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse")
+        model.train_on_batch(np.ones((16, 5, 3), np.float32), np.ones((16, 1), np.float32))
+        program = next(p for p in model._programs.values() if hasattr(p, "module"))
+        print(int(program.from_cache))
+    """)
+    env = {**os.environ, "KGRAPH_CACHE_DIR": str(tmp_path), "PYTHONPATH": os.getcwd()}
+    runs = [
+        subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+        for _ in range(2)
+    ]
+    assert runs[0].stdout.split()[-1] == "0", runs[0].stderr
+    assert runs[1].stdout.split()[-1] == "1", runs[1].stderr
+    assert "Cannot cache" not in runs[0].stderr, runs[0].stderr
