@@ -30,6 +30,9 @@ from kgraph.codegen.intrinsics import ptr, view
 SPLIT_MIN_MNK = 1 << 22
 # Rows (or columns, or depth) of the product a thread gets at least.
 SPLIT_MIN_ROWS = 8
+# Batch rows from which a recurrent scan splits across threads (rows never meet in a recurrence, so one fork
+# per scan): below, a slice per thread gains too little to pay for compiling the split (~2 s).
+SPLIT_MIN_BATCH = 64
 # The shared dimension of a product splits when it is this many times its largest other dimension.
 DEPTH_SPLIT_RATIO = 8
 

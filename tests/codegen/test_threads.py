@@ -101,8 +101,9 @@ def test_a_recurrent_program_loads_from_the_disk_cache(tmp_path):
         import numpy as np, kgraph
         model = kgraph.Sequential([kgraph.Input((5, 3)), kgraph.layers.LSTM(4), kgraph.layers.Dense(1)])
         model.compile(optimizer="sgd", loss="mse")
-        model.train_on_batch(np.ones((16, 5, 3), np.float32), np.ones((16, 1), np.float32))
+        model.train_on_batch(np.ones((64, 5, 3), np.float32), np.ones((64, 1), np.float32))
         program = next(p for p in model._programs.values() if hasattr(p, "module"))
+        assert program.splits_work and "_split(" in program.source
         print(int(program.from_cache))
     """)
     env = {**os.environ, "KGRAPH_CACHE_DIR": str(tmp_path), "PYTHONPATH": os.getcwd()}

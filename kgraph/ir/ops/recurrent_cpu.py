@@ -102,11 +102,6 @@ def _step_gemm(width, k, a, lda, b, ldb, c, ldc, trans_b=NO, beta="f32(0.0)") ->
     ]
 
 
-# Batch rows never meet in a recurrence, so a scan splits its batch across threads with one fork per call,
-# not one per time step; a slice under this many rows is not worth a thread.
-MIN_ROWS_PER_THREAD = 8
-
-
 def _split_by_rows(walk, shared: set[int]):
     """A walk writer whose kernel runs the walk on slices of the batch, one per Numba thread.
 
@@ -117,7 +112,11 @@ def _split_by_rows(walk, shared: set[int]):
 
     def write(name, shapes, out_shape, at):
         from kgraph.codegen.cpu import JIT, PARALLEL_JIT
+        from kgraph.codegen.threads import SPLIT_MIN_BATCH
 
+        batch = shapes[0][0]  # a tape program's static batch, else None
+        if batch is not None and batch < SPLIT_MIN_BATCH:
+            return walk(name, shapes, out_shape, at)
         source, views = walk(f"{name}_rows", shapes, out_shape, at)
         args = [f"a{i}" for i in range(len(shapes))] + ["out"]
         widths = [math.prod(s[1:]) for s in [*shapes, out_shape]]
@@ -125,14 +124,13 @@ def _split_by_rows(walk, shared: set[int]):
             a if i in shared else f"view({a}, lo * {w}, ((hi - lo) * {w},))"
             for i, (a, w) in enumerate(zip(args, widths, strict=True))
         ]
-        # The most rows a run passes: the static batch of a tape program, else the module's BATCH_ROWS. Below
-        # two slices Numba prunes the split before compiling it (a parallel function costs ~2 s to compile).
-        most = shapes[0][0] if shapes[0][0] is not None else "BATCH_ROWS"
+        # BATCH_ROWS, the most rows a run of the program passes, is a constant when the module compiles: under
+        # SPLIT_MIN_BATCH Numba prunes the split before compiling it (a parallel function takes ~2 s).
         entry = [
-            f"if {most} < {2 * MIN_ROWS_PER_THREAD}:",
+            f"if {batch or 'BATCH_ROWS'} < {SPLIT_MIN_BATCH}:",
             f"    {name}_rows({', '.join(args)}, n)",
             "else:",
-            f"    parts = max(1, min(thread_count(), n // {MIN_ROWS_PER_THREAD}))",
+            f"    parts = max(1, min(thread_count(), n // {SPLIT_MIN_BATCH // 2}))",
             "    if parts == 1:",
             f"        {name}_rows({', '.join(args)}, n)",
             "    else:",
