@@ -15,7 +15,6 @@ import numpy as np
 from kgraph.codegen import blas, intrinsics, scalar_math, threads
 from kgraph.codegen.cache import helpers_digest
 from kgraph.codegen.loops import KernelArg, dims, kernel_args, kernel_source, nd_kernel_source
-from kgraph.codegen.threads import SPLIT_MIN_BATCH
 from kgraph.ir.graph import Graph
 from kgraph.ir.registry import get_op
 from kgraph.passes.loop_domain import COL, FULL, ROW, SCALAR, LoopAnalysis, analyze
@@ -124,16 +123,14 @@ class _Views:
 
 
 def splits_work(graph: Graph) -> bool:
-    """Whether a kernel of `graph` splits its work across Numba's threads (a recurrent scan over at least
-    SPLIT_MIN_BATCH rows): then its GEMMs do too, and BLAS runs on one thread (codegen/threads.py)."""
-    for kernel in graph.fusion.kernels:
-        if kernel.kind == "opaque":
-            source, values, _ = opaque_kernel_source(graph, kernel, "cpu")
-            if PARALLEL_JIT in source:  # a scan: its first operand is batch-major, static in a tape program
-                batch = graph.type(values[0]).shape[0]
-                if (batch or graph.memory.batch_size) >= SPLIT_MIN_BATCH:
-                    return True
-    return False
+    """Whether `graph` holds a kernel that splits its work across Numba's threads (a recurrent scan, from
+    SPLIT_MIN_BATCH rows): then its GEMMs split across the same threads and BLAS always runs on one, so no
+    scan step ever waits for an OpenBLAS thread (codegen/threads.py)."""
+    return any(
+        PARALLEL_JIT in opaque_kernel_source(graph, kernel, "cpu")[0]
+        for kernel in graph.fusion.kernels
+        if kernel.kind == "opaque"
+    )
 
 
 def program_source(graph: Graph, layout: ProgramLayout, title: str) -> str:

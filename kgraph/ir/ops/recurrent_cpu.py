@@ -115,8 +115,6 @@ def _split_by_rows(walk, shared: set[int]):
         from kgraph.codegen.threads import SPLIT_MIN_BATCH
 
         batch = shapes[0][0]  # a tape program's static batch, else None
-        if batch is not None and batch < SPLIT_MIN_BATCH:
-            return walk(name, shapes, out_shape, at)
         source, views = walk(f"{name}_rows", shapes, out_shape, at)
         args = [f"a{i}" for i in range(len(shapes))] + ["out"]
         widths = [math.prod(s[1:]) for s in [*shapes, out_shape]]
