@@ -267,11 +267,7 @@ class TapeGraph(Graph):
     def mark(self, values) -> None:
         """Asks the gradient program to return `values` too (a model's predictions, read after the step): a
         tensor or a list or tuple of them."""
-        if type(values) is Sym:  # a model's one output, at every step of a loop
-            if values.graph is self:
-                self.marked.append(values.id)
-            return
-        for value in values if isinstance(values, list | tuple) else [values]:
+        for value in values if isinstance(values, (list, tuple)) else (values,):
             if isinstance(value, Sym) and value.graph is self:
                 self.marked.append(value.id)
 

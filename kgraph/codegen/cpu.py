@@ -122,15 +122,11 @@ class _Views:
         return self.view(arg.value, shape)
 
 
-def splits_work(graph: Graph) -> bool:
-    """Whether `graph` holds a kernel that splits its work across Numba's threads (a recurrent scan, from
-    SPLIT_MIN_BATCH rows): then its GEMMs split across the same threads and BLAS always runs on one, so no
-    scan step ever waits for an OpenBLAS thread (codegen/threads.py)."""
-    return any(
-        PARALLEL_JIT in opaque_kernel_source(graph, kernel, "cpu")[0]
-        for kernel in graph.fusion.kernels
-        if kernel.kind == "opaque"
-    )
+def splits_work(source: str) -> bool:
+    """Whether a program's (or a kernel's) source splits work across Numba's threads (a recurrent scan, from
+    SPLIT_MIN_BATCH rows): then the program's GEMMs split across the same threads and BLAS always runs on
+    one, so no scan step ever waits for an OpenBLAS thread (codegen/threads.py)."""
+    return PARALLEL_JIT in source
 
 
 def program_source(graph: Graph, layout: ProgramLayout, title: str) -> str:
@@ -138,7 +134,10 @@ def program_source(graph: Graph, layout: ProgramLayout, title: str) -> str:
     views = _Views(graph, layout)
     parts = [HEADER.format(title=title, helpers=_HELPERS)]
     parts.append(f"BATCH_ROWS = {graph.memory.batch_size}  # the most rows a run passes\n")
-    split_gemm = splits_work(graph)
+    opaque = {
+        k.name: opaque_kernel_source(graph, k, "cpu") for k in graph.fusion.kernels if k.kind == "opaque"
+    }
+    split_gemm = any(splits_work(source) for source, _, _ in opaque.values())
     calls = []
     for kernel in graph.fusion.kernels:
         if kernel.kind == "view":
@@ -148,7 +147,7 @@ def program_source(graph: Graph, layout: ProgramLayout, title: str) -> str:
             parts.append(f"{JIT}\n{source}\n")
             args = [views.view(v, shape_source(graph.type(v).shape or (1,))) for v in values]
         elif kernel.kind == "opaque":
-            source, values, arg_shapes = opaque_kernel_source(graph, kernel, "cpu")
+            source, values, arg_shapes = opaque[kernel.name]
             parts.append(f"{JIT}\n{source}\n")
             args = [views.view(v, shape_source(s)) for v, s in zip(values, arg_shapes, strict=True)]
         elif kernel.kind == "copy":

@@ -24,7 +24,7 @@ class CompiledProgram:
         self.graph, self.layout, self.threads = graph, layout, threads
         self.batch_size = graph.memory.batch_size
         self.source = program_source(graph, layout, title)
-        self.splits_work = splits_work(graph)
+        self.splits_work = splits_work(self.source)
         self.module = load_source(self.source)
         self.arena = np.zeros(max(graph.memory.arena_size, 1), np.float32)
         self.consts = const_values(graph)

@@ -73,11 +73,6 @@ def _previous(names, stash_width: int, steps: int, state_args, offsets) -> list[
     return lines
 
 
-def _gemm(m, n, k, a, lda, b, ldb, c, ldc, trans_a=NO, trans_b=NO, beta="f32(0.0)") -> str:
-    flags = f"{RM}, {trans_a}, {trans_b}"
-    return f"sgemm({flags}, {m}, {n}, {k}, f32(1.0), {a}, {lda}, {b}, {ldb}, {beta}, {c}, {ldc})"
-
-
 def _at(array: str, offset) -> str:
     return f"ptr(view({array}, {offset}, (1,)))"
 
@@ -98,7 +93,8 @@ def _step_gemm(width, k, a, lda, b, ldb, c, ldc, trans_b=NO, beta="f32(0.0)") ->
         "if n == 1:",
         f"    sgemv({RM}, {gemv}, f32(1.0), {b_at}, {ldb}, {a_at}, 1, {beta}, {c_at}, 1)",
         "else:",
-        "    " + _gemm("n", width, k, a_at, lda, b_at, ldb, c_at, ldc, trans_b=trans_b, beta=beta),
+        f"    sgemm({RM}, {NO}, {trans_b}, n, {width}, {k}, f32(1.0), {a_at}, {lda}, {b_at}, {ldb}, {beta}, "
+        f"{c_at}, {ldc})",
     ]
 
 
