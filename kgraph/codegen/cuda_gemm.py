@@ -1,6 +1,6 @@
 """CUDA source of a GEMM: a tiled shared-memory kernel, with its epilogue fused where it is elementwise.
 
-Each block computes a BM x BN tile of the product with 256 threads; a thread holds TM x TN results in
+Each block computes a BM x BN tile of the product with 16 x 16 threads; a thread holds TM x TN results in
 registers (rows `tr + 16 i`, columns `tc + 16 j`, so neighbouring threads touch neighbouring columns). The
 K axis is walked BK at a time through shared memory. Transposed operands are read transposed while loading
 the tiles, so no copy is made.
@@ -16,12 +16,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from kgraph.codegen.cuda_loops import FULL, JIT_OPTIONS, CudaLoopWriter
+from kgraph.codegen.cuda_loops import FULL, JIT_OPTIONS, SIMULATED, CudaLoopWriter
 from kgraph.codegen.loops import KernelArg
 from kgraph.ir.graph import Graph
 from kgraph.passes.fuse import Kernel
 
-THREADS = 256
+# A block is SIDE x SIDE threads. Numba's simulator runs each thread as a Python thread, so it gets 8 x 8
+# (the kernels work unchanged; the PTX check compiles the real size).
+SIDE = 8 if SIMULATED else 16
+THREADS = SIDE * SIDE
 
 
 @dataclass(frozen=True)
@@ -32,11 +35,11 @@ class Tiling:
 
     @property
     def tm(self) -> int:
-        return self.bm // 16
+        return self.bm // SIDE
 
     @property
     def tn(self) -> int:
-        return self.bn // 16
+        return self.bn // SIDE
 
 
 LARGE, SMALL = Tiling(64, 64, 16), Tiling(32, 32, 16)
@@ -107,8 +110,8 @@ def gemm_kernel(graph: Graph, kernel: Kernel, storage: dict | None, batch_size: 
         f"    sa = cuda.shared.array(({t.bk}, {t.bm + 1}), float32)",
         f"    sb = cuda.shared.array(({t.bk}, {t.bn + 1}), float32)",
         "    tid = cuda.threadIdx.x",
-        "    tr = tid // 16",
-        "    tc = tid % 16",
+        f"    tr = tid // {SIDE}",
+        f"    tc = tid % {SIDE}",
         f"    m0 = cuda.blockIdx.y * {t.bm}",
         f"    n0 = cuda.blockIdx.x * {t.bn}",
         f"    M = lhs.shape[{1 if ta else 0}]",
@@ -124,9 +127,10 @@ def gemm_kernel(graph: Graph, kernel: Kernel, storage: dict | None, batch_size: 
     lines += _tile_load("sa", "lhs", "M", t.bm, t.bk, "m0", transposed=ta, k_major=False)
     lines += _tile_load("sb", "rhs", "N", t.bn, t.bk, "n0", transposed=tb, k_major=True)
     lines += ["        cuda.syncthreads()", f"        for kk in range({t.bk}):"]
-    lines += [f"            a{i} = sa[kk, tr + {16 * i}]" for i in range(t.tm)]
-    lines += [f"            b{j} = sb[kk, tc + {16 * j}]" for j in range(t.tn)]
-    lines += [f"            {acc[i][j]} += a{i} * b{j}" for i in range(t.tm) for j in range(t.tn)]
+    # Register names apart from the epilogue's operands (a0, a1, ...).
+    lines += [f"            ra{i} = sa[kk, tr + {SIDE * i}]" for i in range(t.tm)]
+    lines += [f"            rb{j} = sb[kk, tc + {SIDE * j}]" for j in range(t.tn)]
+    lines += [f"            {acc[i][j]} += ra{i} * rb{j}" for i in range(t.tm) for j in range(t.tn)]
     lines += ["        cuda.syncthreads()"]
     lines += [f"    res = cuda.local.array({t.tm * t.tn}, float32)"]
     lines += [f"    res[{i * t.tn + j}] = {acc[i][j]}" for i in range(t.tm) for j in range(t.tn)]
@@ -140,8 +144,8 @@ def gemm_kernel(graph: Graph, kernel: Kernel, storage: dict | None, batch_size: 
     lines += [
         f"    for i in range({t.tm}):",
         f"        for j in range({t.tn}):",
-        "            r = m0 + tr + 16 * i",
-        "            c = n0 + tc + 16 * j",
+        f"            r = m0 + tr + {SIDE} * i",
+        f"            c = n0 + tc + {SIDE} * j",
         "            if r < M and c < N:",
     ]
     if fused:

@@ -1,14 +1,19 @@
 """CUDA kernels on Numba's simulator (`NUMBA_ENABLE_CUDASIM=1`), against the numpy reference backend.
 
 Not collected by pytest's default pattern: `test_cuda_sim.py` runs this file in a subprocess with the
-simulator switched on (it must be on before `numba.cuda` is first imported). Shapes are tiny: a simulated
-thread costs about 0.4 ms, and every block has 256 of them.
+simulator switched on (it must be on before `numba.cuda` is first imported). Shapes are tiny: every
+simulated thread is a Python thread (blocks here have 32 to 64 of them).
 """
 
 import os
+import sys
+import threading
 
 import numpy as np
 import pytest
+from numba.core import types
+from numba.cuda.simulator import kernelapi
+from numba.np import numpy_support
 
 import kgraph
 from kgraph import config, ops
@@ -16,6 +21,30 @@ from kgraph.testing import run_traced
 from kgraph.variables import Variable
 
 assert os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", "run through tests/codegen/test_cuda_sim.py"
+# The simulator's main thread polls its block's threads holding the GIL: a thread waiting for the GIL waits
+# out the switch interval (5 ms) at every turn, which made those waits most of this file's time (190 s
+# against 20 s). Threads that switch this often also interleave more finely, a harder test of the kernels.
+sys.setswitchinterval(1e-5)
+
+
+def _shared_array(self, shape, dtype, alignment=None):
+    """numba-cuda's simulated `cuda.shared.array`, keyed as there by the calling line, but created under a
+    lock: the simulator's own version checks for the array and creates it without one, so two threads
+    switched in between got arrays of their own (seen here as garbage sums)."""
+    if shape == 0 or alignment is not None:
+        return _simulated_shared_array(self, shape, dtype, alignment)
+    caller = sys._getframe(1)
+    key = (caller.f_code.co_filename, caller.f_lineno)
+    with _shared_lock:
+        if key not in self._allocations:
+            numpy_dtype = numpy_support.as_dtype(dtype) if isinstance(dtype, types.Type) else dtype
+            self._allocations[key] = np.empty(shape, numpy_dtype)
+        return self._allocations[key]
+
+
+_shared_lock = threading.Lock()
+_simulated_shared_array = kernelapi.FakeCUDAShared.array
+kernelapi.FakeCUDAShared.array = _shared_array
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(6, 5)).astype(np.float32)
@@ -126,20 +155,20 @@ def _dense_model():
     return model
 
 
-def test_dense_model_trains_to_the_same_weights_as_on_the_cpu():
+def test_dense_model_trains_to_the_same_weights_as_the_reference():
     x = RNG.random((10, 5), dtype=np.float32)
     y = np.eye(3, dtype=np.float32)[RNG.integers(0, 3, 10)]
     results = {}
-    for backend in ("cpu", "cuda"):
+    for backend in ("numpy", "cuda"):
         config.set_backend(backend)
         model = _dense_model()
         history = model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
         results[backend] = (model.get_weights(), history.history, model.predict(x, verbose=0))
-    for a, b in zip(results["cpu"][0], results["cuda"][0], strict=True):
+    for a, b in zip(results["numpy"][0], results["cuda"][0], strict=True):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
-    for key, values in results["cpu"][1].items():
+    for key, values in results["numpy"][1].items():
         np.testing.assert_allclose(results["cuda"][1][key], values, rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(results["cuda"][2], results["cpu"][2], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(results["cuda"][2], results["numpy"][2], rtol=1e-4, atol=1e-6)
 
 
 def _train_in_custom_loops(model, x, y) -> list[float]:
@@ -159,13 +188,13 @@ def _train_in_custom_loops(model, x, y) -> list[float]:
     return [float(compiled(x, y)) for _ in range(2)]
 
 
-def test_custom_loops_run_on_the_gpu_as_on_the_cpu():
+def test_custom_loops_run_on_the_gpu_as_the_reference():
     """Tape programs (a gradient program, its update) share the model's device store; a host-side
     `set_weights` between programs goes up before the next one reads the weights."""
     x = RNG.random((6, 5), dtype=np.float32)
     y = np.eye(3, dtype=np.float32)[RNG.integers(0, 3, 6)]
     results = {}
-    for backend in ("cpu", "cuda"):
+    for backend in ("numpy", "cuda"):
         config.set_backend(backend)
         model = _dense_model()
         start = model.get_weights()
@@ -173,27 +202,27 @@ def test_custom_loops_run_on_the_gpu_as_on_the_cpu():
         trained = model.get_weights()
         model.set_weights(start)
         results[backend] = (trained, losses, model.predict(x, verbose=0))
-    assert not np.allclose(results["cpu"][0][0], start[0])
-    for a, b in zip(results["cpu"][0], results["cuda"][0], strict=True):
+    assert not np.allclose(results["numpy"][0][0], start[0])
+    for a, b in zip(results["numpy"][0], results["cuda"][0], strict=True):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(results["cuda"][1], results["cpu"][1], rtol=1e-4)
-    np.testing.assert_allclose(results["cuda"][2], results["cpu"][2], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(results["cuda"][1], results["numpy"][1], rtol=1e-4)
+    np.testing.assert_allclose(results["cuda"][2], results["numpy"][2], rtol=1e-4, atol=1e-6)
 
 
 def _train_on_both(build, x, y, epochs=1):
     results = {}
-    for backend in ("cpu", "cuda"):
+    for backend in ("numpy", "cuda"):
         config.set_backend(backend)
         kgraph.utils.set_random_seed(5)
         model = build()
         model.fit(x, y, batch_size=4, epochs=epochs, shuffle=False, verbose=0)
         results[backend] = (model.get_weights(), model.predict(x, verbose=0))
-    for a, b in zip(results["cpu"][0], results["cuda"][0], strict=True):
+    for a, b in zip(results["numpy"][0], results["cuda"][0], strict=True):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(results["cuda"][1], results["cpu"][1], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(results["cuda"][1], results["numpy"][1], rtol=1e-4, atol=1e-5)
 
 
-def test_conv_and_pooling_model_trains_as_on_the_cpu():
+def test_conv_and_pooling_model_trains_as_the_reference():
     """patches (im2col), patches_grad (col2im), max and average pooling with their gradients."""
     layers = kgraph.layers
 
@@ -225,7 +254,7 @@ def test_conv_and_pooling_model_trains_as_on_the_cpu():
     ],
     ids=["lstm", "gru_backwards", "gru_reset_before"],
 )
-def test_recurrent_model_trains_as_on_the_cpu(make):
+def test_recurrent_model_trains_as_the_reference(make):
     """The time loop in one launch per scan (forward, backward walk, kernel gradient, output copy)."""
     layers = kgraph.layers
 
@@ -246,18 +275,18 @@ def test_recurrent_model_trains_as_on_the_cpu(make):
     _train_on_both(build, x, y)
 
 
-def test_recurrent_model_in_custom_loops_as_on_the_cpu():
+def test_recurrent_model_in_custom_loops_as_the_reference():
     """A tape program knows its batch from its shapes (its `n` is one row): the scan kernels must use it."""
     x = RNG.random((4, 3, 2), dtype=np.float32)
     y = np.eye(2, dtype=np.float32)[RNG.integers(0, 2, 4)]
     trained = {}
-    for backend in ("cpu", "cuda"):
+    for backend in ("numpy", "cuda"):
         config.set_backend(backend)
         kgraph.utils.set_random_seed(5)
         model = kgraph.Sequential(
             [kgraph.Input(shape=(3, 2)), kgraph.layers.LSTM(3), kgraph.layers.Dense(2, activation="softmax")]
         )
         trained[backend] = (_train_in_custom_loops(model, x, y), model.get_weights())
-    np.testing.assert_allclose(trained["cuda"][0], trained["cpu"][0], rtol=1e-4)
-    for a, b in zip(trained["cpu"][1], trained["cuda"][1], strict=True):
+    np.testing.assert_allclose(trained["cuda"][0], trained["numpy"][0], rtol=1e-4)
+    for a, b in zip(trained["numpy"][1], trained["cuda"][1], strict=True):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)

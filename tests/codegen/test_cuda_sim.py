@@ -23,7 +23,7 @@ needs_numba_cuda = pytest.mark.skipif(
 
 
 def _run(args, simulator: bool) -> subprocess.CompletedProcess:
-    # The shared kernel cache of the session (tests/conftest.py): the CPU programs compared with compile once.
+    # The session's shared kernel cache (tests/conftest.py): what the cases compile for the CPU compiles once.
     env = {**os.environ, "PYTHONPATH": ROOT}
     env.pop("NUMBA_ENABLE_CUDASIM", None)
     env.pop("KGRAPH_BACKEND", None)
