@@ -49,25 +49,31 @@ sgemv = types.ExternalFunction(
 )
 
 
-__all__ = ["NO_TRANS", "ROW_MAJOR", "TRANS", "set_blas_threads", "sgemm", "sgemv"]
-
-
 _blas = ctypes.CDLL(BLAS_PATH)
-_set_threads = next(
-    (
-        getattr(_blas, s)
-        for s in ("scipy_openblas_set_num_threads", "openblas_set_num_threads")
-        if hasattr(_blas, s)
-    ),
-    None,
-)
+_PREFIX = "scipy_" if hasattr(_blas, "scipy_openblas_set_num_threads") else ""
 
+# OpenBLAS's thread count, read and set from compiled code (a recurrent walk runs its many small step
+# products on one thread, then gives the count back): a pair of calls costs well under a microsecond.
+blas_threads = types.ExternalFunction(f"{_PREFIX}openblas_get_num_threads", types.int32())
+set_blas_threads_to = types.ExternalFunction(f"{_PREFIX}openblas_set_num_threads", types.void(_i32))
 
+__all__ = [
+    "NO_TRANS",
+    "ROW_MAJOR",
+    "TRANS",
+    "blas_threads",
+    "set_blas_threads",
+    "set_blas_threads_to",
+    "sgemm",
+    "sgemv",
+]
+
+_set_threads = getattr(_blas, f"{_PREFIX}openblas_set_num_threads")
 _threads = [0]  # the count last set, so repeated calls cost a comparison
 
 
 def set_blas_threads(count: int) -> None:
     """Sets the thread count of the BLAS that kernels call."""
-    if _set_threads is not None and _threads[0] != count:
+    if _threads[0] != count:
         _set_threads(int(count))
         _threads[0] = count

@@ -33,7 +33,7 @@ import numpy as np
 from numba import njit, prange
 from numpy import float32 as f32
 
-from kgraph.codegen.blas import sgemm, sgemv
+from kgraph.codegen.blas import blas_threads, set_blas_threads_to, sgemm, sgemv
 from kgraph.codegen.intrinsics import ptr, view
 from kgraph.codegen.scalar_math import sigmoid32, tanh32
 from kgraph.codegen.threads import matmul, sgemm_split, thread_count
@@ -123,9 +123,10 @@ class _Views:
 
 
 def splits_work(source: str) -> bool:
-    """Whether a program's (or a kernel's) source splits work across Numba's threads (a recurrent scan, from
-    SPLIT_MIN_BATCH rows): then the program's GEMMs split across the same threads and BLAS always runs on
-    one, so no scan step ever waits for an OpenBLAS thread (codegen/threads.py)."""
+    """Whether a program's (or a kernel's) source splits work across Numba's threads (a recurrent scan over
+    SPLIT_MIN_BATCH rows or more): then the program's GEMMs split across the same threads and BLAS runs on
+    one, so no scan step waits for an OpenBLAS thread. Other programs leave BLAS its threads, which their
+    scans set to one while they walk (codegen/threads.py)."""
     return PARALLEL_JIT in source
 
 
@@ -133,7 +134,6 @@ def program_source(graph: Graph, layout: ProgramLayout, title: str) -> str:
     """The whole module: kernels, `step(store, consts, arena, in_0.., n)` and `run_loop(...)`."""
     views = _Views(graph, layout)
     parts = [HEADER.format(title=title, helpers=_HELPERS)]
-    parts.append(f"BATCH_ROWS = {graph.memory.batch_size}  # the most rows a run passes\n")
     opaque = {
         k.name: opaque_kernel_source(graph, k, "cpu") for k in graph.fusion.kernels if k.kind == "opaque"
     }
@@ -185,7 +185,9 @@ def opaque_kernel_source(graph: Graph, kernel, backend: str) -> tuple[str, list[
     if writer is None:
         raise NotImplementedError(f"Op {node.op!r} has no {backend} lowering.")
     shapes = [graph.type(v).shape for v in node.inputs]
-    source, arg_shapes = writer(kernel.name, shapes, node.type.shape, node.attrs)
+    # Writers see the most rows a run passes (the recurrent walks split the batch across threads from 64).
+    attrs = {**node.attrs, "batch_rows": graph.memory.batch_size}
+    source, arg_shapes = writer(kernel.name, shapes, node.type.shape, attrs)
     return source, [*node.inputs, node_id], [tuple(s) or (1,) for s in arg_shapes]
 
 

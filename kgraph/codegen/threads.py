@@ -4,9 +4,10 @@ Two pools on two cores fight: after a threaded GEMM, OpenBLAS's workers spin for
 work, and a parallel recurrent scan that followed a 2-thread GEMM ran 3x slower than its serial version
 (8 ms against 2.5 ms for GEMM + scan). A program with kernels that split their own work across Numba's
 threads (the recurrent scans) therefore runs BLAS on one thread and splits its large GEMMs here, one
-single-threaded `sgemm` per Numba thread. Other programs leave threading to OpenBLAS: split here, an MNIST
-MLP training step took 3.25 ms against 2.88 ms threaded by OpenBLAS, with the same kernel times in
-isolation (Numba's OpenMP workers fall asleep in the single-threaded loops between GEMMs, and wake slowly).
+single-threaded `sgemm` per Numba thread. Other programs leave threading to OpenBLAS (a scan there sets it
+to one thread while it walks): split here, an MNIST MLP training step took 3.25 ms against 2.88 ms threaded
+by OpenBLAS, with the same kernel times in isolation (Numba's OpenMP workers fall asleep in the
+single-threaded loops between GEMMs, and wake slowly).
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ SPLIT_MIN_MNK = 1 << 22
 # Rows (or columns, or depth) of the product a thread gets at least.
 SPLIT_MIN_ROWS = 8
 # Batch rows from which a recurrent scan splits across threads (rows never meet in a recurrence, so one fork
-# per scan): below, a slice per thread gains too little to pay for compiling the split (~2 s).
+# per scan): below, a slice per thread gains too little to pay for compiling the split (~2 s), and the
+# program keeps OpenBLAS's threads for its other products (an LSTM's batch-1 input projection: 36 us on two
+# threads, 62 us on one).
 SPLIT_MIN_BATCH = 64
 # The shared dimension of a product splits when it is this many times its largest other dimension.
 DEPTH_SPLIT_RATIO = 8

@@ -94,6 +94,27 @@ def test_a_program_uses_one_pool_at_a_time():
     assert _blas_threads() == 2
 
 
+@needs_two
+def test_a_scan_too_small_to_split_runs_its_walk_on_one_blas_thread(monkeypatch):
+    """Under 64 rows a recurrent program keeps OpenBLAS's two threads for its input projection; its walk
+    sets OpenBLAS to one thread (80 small step products would each pay a thread handoff) and gives the
+    count back after."""
+    import kgraph
+
+    monkeypatch.setattr(kgraph.config, "num_threads", lambda: 2)
+    model = kgraph.Sequential([kgraph.Input((5, 3)), kgraph.layers.LSTM(4), kgraph.layers.Dense(1)])
+    model.predict(np.ones((8, 5, 3), np.float32), verbose=0)
+    (program,) = model._programs.values()
+    assert not program.splits_work and "_split(" not in program.source
+    walk = program.source[program.source.index("_rnn_scan(") :]
+    assert (
+        walk.index("set_blas_threads_to(1)")
+        < walk.index("_rnn_scan_rows(")
+        < walk.index("set_blas_threads_to(threads)")
+    )
+    assert _blas_threads() == 2
+
+
 def test_a_recurrent_program_loads_from_the_disk_cache(tmp_path):
     """Kernels that read the thread count call it by symbol: Numba's own `get_num_threads` holds a ctypes
     pointer, and every function calling it (up to the step and the loop) would compile in every process."""

@@ -7,8 +7,8 @@ contiguous and vectorize, and a column block of a time step is a strided matrix 
 The activations are the branch-free `tanh32` and `sigmoid32` of scalar_math.py, so the unit loops compile
 to AVX2/AVX-512 code. Both walks keep their carried states (or state gradients) in scratch buffers
 allocated once per call: a unit loop that reads a view of the array it writes fails LLVM's runtime alias
-check and runs its scalar version. The walks run on slices of the batch, one per Numba thread
-(`_split_by_rows`): batch rows never meet in a recurrence.
+check and runs its scalar version. From 64 batch rows the walks run on slices of the batch, one per Numba
+thread (`_split_by_rows`): batch rows never meet in a recurrence.
 """
 
 from __future__ import annotations
@@ -82,9 +82,9 @@ def _step_gemm(width, k, a, lda, b, ldb, c, ldc, trans_b=NO, beta="f32(0.0)") ->
     or an sgemv for a single row (OpenBLAS's sgemm is ~1.4x slower at m = 1). `a`, `b`, `c` are
     (array, element offset) pairs.
 
-    A program holding a scan runs BLAS on one thread (codegen/threads.py): a step's GEMM (64 x 64 @ 64 x 256
-    for the benchmark's LSTM) is too small to gain from a second thread, and 80 of them per scan would each
-    pay a thread handoff (on a busy 2-core machine a 2-thread scan ran 30 to 300 times slower).
+    Every walk runs BLAS on one thread (`_split_by_rows`): a step's GEMM (64 x 64 @ 64 x 256 for the
+    benchmark's LSTM) is too small to gain from a second thread, and 80 of them per scan would each pay a
+    thread handoff (on a busy 2-core machine a 2-thread scan ran 30 to 300 times slower).
     """
     a_at, b_at, c_at = _at(a[0], a[1]), _at(b[0], b[1]), _at(c[0], c[1])
     # y = x @ op(B) is op(B)^T x: B^T x for B stored k x width, B x for B^T (B stored width x k).
@@ -98,8 +98,18 @@ def _step_gemm(width, k, a, lda, b, ldb, c, ldc, trans_b=NO, beta="f32(0.0)") ->
     ]
 
 
+def _splits(shapes, at) -> bool:
+    """Whether the walks split the batch across Numba's threads (codegen/threads.py): from SPLIT_MIN_BATCH
+    rows, counting a tape program's static batch, else the most rows a run of the program passes."""
+    from kgraph.codegen.threads import SPLIT_MIN_BATCH
+
+    return (shapes[0][0] or at["batch_rows"]) >= SPLIT_MIN_BATCH
+
+
 def _split_by_rows(walk, shared: set[int]):
-    """A walk writer whose kernel runs the walk on slices of the batch, one per Numba thread.
+    """A walk writer whose kernel runs the walk with BLAS on one thread: from SPLIT_MIN_BATCH rows on slices
+    of the batch, one per Numba thread (the program then runs BLAS on one thread throughout); below, whole,
+    with OpenBLAS set to one thread for the walk and back after.
 
     The walk itself (`{name}_rows`) is written for rows 0 to n; each thread calls it on views that start
     at its first row. Operands in `shared` (weights) are not batch-major and are passed whole. A walk over
@@ -110,32 +120,36 @@ def _split_by_rows(walk, shared: set[int]):
         from kgraph.codegen.cpu import JIT, PARALLEL_JIT
         from kgraph.codegen.threads import SPLIT_MIN_BATCH
 
-        batch = shapes[0][0]  # a tape program's static batch, else None
-        source, views = walk(f"{name}_rows", shapes, out_shape, at)
         args = [f"a{i}" for i in range(len(shapes))] + ["out"]
+        source, views = walk(f"{name}_rows", shapes, out_shape, at)
+        head = f"({', '.join(args)}, n"
+        if not _splits(shapes, at):
+            # Too few rows to split (a parallel function costs ~2 s to compile): the program keeps OpenBLAS's
+            # threads for its other products, and the walk runs its step products on one.
+            entry = [
+                "threads = blas_threads()",
+                "set_blas_threads_to(1)",
+                f"{name}_rows({', '.join(args)}, n)",
+                "set_blas_threads_to(threads)",
+            ]
+            return f"def {name}{head}):\n" + "\n".join(_indent(entry, 1)) + f"\n\n\n{JIT}\n{source}", views
         widths = [math.prod(s[1:]) for s in [*shapes, out_shape]]
         sliced = [
             a if i in shared else f"view({a}, lo * {w}, ((hi - lo) * {w},))"
             for i, (a, w) in enumerate(zip(args, widths, strict=True))
         ]
-        # BATCH_ROWS, the most rows a run of the program passes, is a constant when the module compiles: under
-        # SPLIT_MIN_BATCH Numba prunes the split before compiling it (a parallel function takes ~2 s).
         entry = [
-            f"if {batch or 'BATCH_ROWS'} < {SPLIT_MIN_BATCH}:",
+            f"parts = max(1, min(thread_count(), n // {SPLIT_MIN_BATCH // 2}))",
+            "if parts == 1:",
             f"    {name}_rows({', '.join(args)}, n)",
             "else:",
-            f"    parts = max(1, min(thread_count(), n // {SPLIT_MIN_BATCH // 2}))",
-            "    if parts == 1:",
-            f"        {name}_rows({', '.join(args)}, n)",
-            "    else:",
-            f"        {name}_split({', '.join(args)}, n, parts)",
+            f"    {name}_split({', '.join(args)}, n, parts)",
         ]
         split = [
             "for p in prange(parts):",
             "    lo, hi = p * n // parts, (p + 1) * n // parts",
             f"    {name}_rows({', '.join(sliced)}, hi - lo)",
         ]
-        head = f"({', '.join(args)}, n"
         return (
             f"def {name}{head}):\n" + "\n".join(_indent(entry, 1)) + "\n\n\n"
             f"{PARALLEL_JIT}\ndef {name}_split{head}, parts):\n" + "\n".join(_indent(split, 1)) + "\n\n\n"
@@ -401,12 +415,18 @@ def _walk_back(name, shapes, out_shape, at, states_out: bool):
 
 
 def _kernel_grad(name, shapes, out_shape, at):
+    """dU = stash[:, hop]^T @ d over all batch x time rows, one product per gate block: split across Numba's
+    threads in a program whose walks split, else threaded by OpenBLAS (codegen/threads.py)."""
     lay, u = layout(at), at["units"]
     steps, S, D, G = shapes[0][1], lay.stash, lay.grad, lay.gates * u
     lines = [f"for i in range({u * G}):", "    out[i] = f32(0.0)", "if n > 0:"]
-    for s_col, d_col, width, k_col in lay.blocks:  # dU[:, block] = stash[:, hop]^T @ d[:, block]
-        args = f"True, False, {u}, {width}, n * {steps}, a0, {s_col}, {S}, a1, {d_col}, {D}"
-        lines.append(f"    sgemm_split({args}, f32(0.0), out, {k_col}, {G})")
+    for s_col, d_col, width, k_col in lay.blocks:
+        if _splits(shapes, at):
+            args = f"True, False, {u}, {width}, n * {steps}, a0, {s_col}, {S}, a1, {d_col}, {D}"
+            lines.append(f"    sgemm_split({args}, f32(0.0), out, {k_col}, {G})")
+        else:
+            operands = f"{_at('a0', s_col)}, {S}, {_at('a1', d_col)}, {D}, f32(0.0), {_at('out', k_col)}, {G}"
+            lines.append(f"    sgemm({RM}, {TR}, {NO}, {u}, {width}, n * {steps}, f32(1.0), {operands})")
     source = f"def {name}(a0, a1, out, n):\n" + "\n".join(_indent(lines, 1)) + "\n"
     return source, [flat_view(s) for s in shapes] + [flat_view(out_shape)]
 
