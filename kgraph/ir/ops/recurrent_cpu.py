@@ -123,38 +123,39 @@ def _split_by_rows(walk, shared: set[int]):
         args = [f"a{i}" for i in range(len(shapes))] + ["out"]
         source, views = walk(f"{name}_rows", shapes, out_shape, at)
         head = f"({', '.join(args)}, n"
+        call = f"{name}_rows({', '.join(args)}, n)"
         if not _splits(shapes, at):
             # Too few rows to split (a parallel function costs ~2 s to compile): the program keeps OpenBLAS's
             # threads for its other products, and the walk runs its step products on one.
             entry = [
                 "threads = blas_threads()",
                 "set_blas_threads_to(1)",
-                f"{name}_rows({', '.join(args)}, n)",
+                call,
                 "set_blas_threads_to(threads)",
             ]
-            return f"def {name}{head}):\n" + "\n".join(_indent(entry, 1)) + f"\n\n\n{JIT}\n{source}", views
-        widths = [math.prod(s[1:]) for s in [*shapes, out_shape]]
-        sliced = [
-            a if i in shared else f"view({a}, lo * {w}, ((hi - lo) * {w},))"
-            for i, (a, w) in enumerate(zip(args, widths, strict=True))
-        ]
-        entry = [
-            f"parts = max(1, min(thread_count(), n // {SPLIT_MIN_BATCH // 2}))",
-            "if parts == 1:",
-            f"    {name}_rows({', '.join(args)}, n)",
-            "else:",
-            f"    {name}_split({', '.join(args)}, n, parts)",
-        ]
-        split = [
-            "for p in prange(parts):",
-            "    lo, hi = p * n // parts, (p + 1) * n // parts",
-            f"    {name}_rows({', '.join(sliced)}, hi - lo)",
-        ]
-        return (
-            f"def {name}{head}):\n" + "\n".join(_indent(entry, 1)) + "\n\n\n"
-            f"{PARALLEL_JIT}\ndef {name}_split{head}, parts):\n" + "\n".join(_indent(split, 1)) + "\n\n\n"
-            f"{JIT}\n{source}"
-        ), views
+            split = ""
+        else:
+            widths = [math.prod(s[1:]) for s in [*shapes, out_shape]]
+            sliced = [
+                a if i in shared else f"view({a}, lo * {w}, ((hi - lo) * {w},))"
+                for i, (a, w) in enumerate(zip(args, widths, strict=True))
+            ]
+            entry = [
+                f"parts = max(1, min(thread_count(), n // {SPLIT_MIN_BATCH // 2}))",
+                "if parts == 1:",
+                f"    {call}",
+                "else:",
+                f"    {name}_split({', '.join(args)}, n, parts)",
+            ]
+            parts = [
+                "for p in prange(parts):",
+                "    lo, hi = p * n // parts, (p + 1) * n // parts",
+                f"    {name}_rows({', '.join(sliced)}, hi - lo)",
+            ]
+            split = (
+                f"{PARALLEL_JIT}\ndef {name}_split{head}, parts):\n" + "\n".join(_indent(parts, 1)) + "\n\n\n"
+            )
+        return f"def {name}{head}):\n" + "\n".join(_indent(entry, 1)) + f"\n\n\n{split}{JIT}\n{source}", views
 
     return write
 
@@ -420,8 +421,9 @@ def _kernel_grad(name, shapes, out_shape, at):
     lay, u = layout(at), at["units"]
     steps, S, D, G = shapes[0][1], lay.stash, lay.grad, lay.gates * u
     lines = [f"for i in range({u * G}):", "    out[i] = f32(0.0)", "if n > 0:"]
+    split = _splits(shapes, at)
     for s_col, d_col, width, k_col in lay.blocks:
-        if _splits(shapes, at):
+        if split:
             args = f"True, False, {u}, {width}, n * {steps}, a0, {s_col}, {S}, a1, {d_col}, {D}"
             lines.append(f"    sgemm_split({args}, f32(0.0), out, {k_col}, {G})")
         else:
