@@ -12,11 +12,15 @@ Shape of a generated kernel (R rows, C columns, L levels of row reductions):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from kgraph.codegen.blas import NO_TRANS, ROW_MAJOR, TRANS
+from kgraph.codegen.decorators import JIT, PARALLEL_JIT
+from kgraph.codegen.threads import SPLIT_MIN_ELEMENTS
 from kgraph.ir.graph import Graph
 from kgraph.ir.registry import get_op
 from kgraph.passes.fuse import Kernel
@@ -45,6 +49,10 @@ _CHEAP = {
     "assign",
 }
 _INDEX = {FULL: "[r, c]", ROW: "[r]", COL: "[c]", SCALAR: "[0]"}
+# Where a block of a split loop starts in each argument and its shape there, by argument kind (rows lo..hi, or
+# columns lo..hi of a one-row loop); arguments of other kinds are passed whole.
+_ROW_BLOCK = {FULL: ("lo * C", "(hi - lo, C)"), ROW: ("lo", "(hi - lo,)")}
+_COLUMN_BLOCK = {FULL: ("lo", "(1, hi - lo)"), COL: ("lo", "(hi - lo,)")}
 _INIT = {
     "sum": "f32(0.0)",
     "max": "f32(-np.inf)",
@@ -133,9 +141,10 @@ def _loop_reads(graph: Graph, node_id: int):
     return node.inputs[1:] if node.op == "assign" else node.inputs
 
 
-def kernel_source(graph: Graph, kernel: Kernel, storage: dict | None = None, split_gemm: bool = False) -> str:
+def kernel_source(graph: Graph, kernel: Kernel, storage: dict | None = None, split: bool = False) -> str:
     """The Python source of `kernel` as a function taking its `kernel_args` and the batch size `n`; with
-    `split_gemm`, its GEMM splits across Numba's threads (codegen/threads.py) instead of OpenBLAS's."""
+    `split` (a program whose work splits across Numba's threads: codegen/threads.py), its GEMM and its loop
+    split across those threads instead of running on OpenBLAS's and on one."""
     info = analyze(graph, kernel.nodes, kernel.domain, kernel.anchor)
     args = kernel_args(graph, kernel, info, storage)
     # GEMM operands get names of their own: a value may also be read by the loop, in another shape.
@@ -149,10 +158,16 @@ def kernel_source(graph: Graph, kernel: Kernel, storage: dict | None = None, spl
     names.update({arg.value: names[arg.alias_of] for arg in args if arg.alias_of is not None})
     origins = f"  # from {', '.join(kernel.origins)}" if kernel.origins else ""
     lines = [f"def {kernel.name}({', '.join([*params, 'n'])}):{origins}"]
-    if kernel.anchor is not None:
-        lines += _gemm_lines(graph, kernel.anchor, params[0], params[1], names[kernel.anchor], split_gemm)
     columns = _column_count(dims(kernel.domain)[1], args[len(operands) :], names)
-    lines += _LoopWriter(graph, kernel, info, names, columns).write()
+    writer = _LoopWriter(graph, kernel, info, names, columns)
+    if kernel.anchor is not None:
+        lines += _gemm_lines(graph, kernel.anchor, params[0], params[1], names[kernel.anchor], split)
+    elif split:
+        kinds = {names[a.value]: a.kind for a in args if a.alias_of is None}
+        nest = writer.split_nest(kernel.name, kinds)
+        if nest is not None:
+            return "\n".join(lines + nest)
+    lines += writer.write()
     if len(lines) == 1:
         lines.append("    pass")
     return "\n".join(lines)
@@ -235,14 +250,21 @@ class _LoopWriter:
     def write(self) -> list[str]:
         if not self.members:
             return []
+        head, prologue, body, tail = self.sections
+        return head + body + tail + self.prologue_stores(prologue)
+
+    @cached_property
+    def sections(self) -> tuple[list[str], list[int], list[str], list[str]]:
+        """The nest in its parts: counts, prologue and zeroed accumulators; the prologue's nodes; the row
+        loop with its row buffers; what runs after the rows. Written once (writing names buffers)."""
         rows, _ = dims(self.kernel.domain)
-        out = [f"    R = {rows}", f"    C = {self.columns}"]
+        head = [f"    R = {rows}", f"    C = {self.columns}"]
         prologue = [
             n
             for n in self.members
             if self.kind(n) == SCALAR and not self.info.post[n] and not self.is_reduction(n)
         ]
-        out += self.compute(prologue, set(), 1)
+        head += self.compute(prologue, set(), 1)
         ready = set(prologue)
         cross = [n for n in self.members if self.is_reduction(n) and self.red_kind(n) in (COL, SCALAR)]
         for n in cross:
@@ -250,22 +272,65 @@ class _LoopWriter:
             if self.red_kind(n) == COL:
                 target = self.names.get(n) or f"acc{n}"
                 if n not in self.names:
-                    out.append(f"    {target} = np.empty(C, dtype=np.float32)")
+                    head.append(f"    {target} = np.empty(C, dtype=np.float32)")
                     self.names[n] = target
-                out += ["    for c in range(C):", f"        {target}[c] = {_INIT[op]}"]
+                head += ["    for c in range(C):", f"        {target}[c] = {_INIT[op]}"]
             else:
-                out.append(f"    acc{n} = {_INIT[op]}")
+                head.append(f"    acc{n} = {_INIT[op]}")
         row_body = self.row_body(ready)
         # Full values computed in one column pass and read again in a later pass of the same row are kept in
         # a row buffer rather than recomputed (softmax's exp is computed once, not once per pass).
-        out += [f"    rb{n} = np.empty(C, dtype=np.float32)" for n in sorted(self.row_cached)]
+        body = [f"    rb{n} = np.empty(C, dtype=np.float32)" for n in sorted(self.row_cached)]
         if row_body:
-            out.append("    for r in range(R):")
-            out += row_body
-        out += self.epilogue(ready, cross)
+            body += ["    for r in range(R):", *row_body]
+        return head, prologue, body, self.epilogue(ready, cross)
+
+    def prologue_stores(self, prologue: list[int]) -> list[str]:
         # Prologue scalars are stored last: the loop may still read the variable they overwrite.
-        out += [f"    {self.store(n)} = {self.var(n)}" for n in prologue if n in self.outputs]
-        return out
+        return [f"    {self.store(n)} = {self.var(n)}" for n in prologue if n in self.outputs]
+
+    def split_nest(self, name: str, kinds: dict[str, str]) -> list[str] | None:
+        """The nest with its row loop moved into `{name}_block`, run on blocks of rows (or, for one row,
+        of columns) split across Numba's threads: the kernel's body lines, followed by the two functions.
+        None when no loop splits: rows meet in a column or whole reduction, or values follow the rows."""
+        most = np.prod([self.graph.memory.batch_size if d is None else d for d in self.kernel.domain])
+        if not self.members or most < SPLIT_MIN_ELEMENTS:
+            return None
+        head, prologue, body, tail = self.sections
+        by_rows = dims(self.kernel.domain)[0] != "1"
+        across_rows = any(self.is_reduction(n) and self.red_kind(n) in (COL, SCALAR) for n in self.members)
+        row_work = any(self.kind(n) == ROW or self.is_reduction(n) for n in self.members)
+        if across_rows or tail or not body or (not by_rows and (row_work or self.columns.isdigit())):
+            return None
+        read = set(re.findall(r"\bv\d+\b", "\n".join(body)))
+        scalars = "".join(f"{self.var(n)}, " for n in prologue if self.var(n) in read)
+        params = ", ".join(kinds)
+        units, block = ("R", _ROW_BLOCK) if by_rows else ("C", _COLUMN_BLOCK)
+        views = ", ".join(f"view({a}, {', '.join(block[k])})" if k in block else a for a, k in kinds.items())
+        parts = "loop_parts(R, C)" if by_rows else "loop_parts(C, 1)"
+        block_rows = "hi - lo" if by_rows else "1"
+        return [
+            *head,
+            f"    parts = {parts}",
+            "    if parts > 1:",
+            f"        {name}_split({params}, {scalars}R, C, n, parts)",
+            "    else:",
+            f"        {name}_block({params}, {scalars}R, n)",
+            *self.prologue_stores(prologue),
+            "",
+            "",
+            PARALLEL_JIT,
+            f"def {name}_split({params}, {scalars}R, C, n, parts):",
+            "    for p in prange(parts):",
+            f"        lo, hi = p * {units} // parts, (p + 1) * {units} // parts",
+            f"        {name}_block({views}, {scalars}{block_rows}, n)",
+            "",
+            "",
+            JIT,
+            f"def {name}_block({params}, {scalars}R, n):",
+            f"    C = {self.columns}",
+            *body,
+        ]
 
     def row_body(self, ready: set[int]) -> list[str]:
         lines: list[str] = []

@@ -4,7 +4,8 @@ Two pools on two cores fight: after a threaded GEMM, OpenBLAS's workers spin for
 work, and a parallel recurrent scan that followed a 2-thread GEMM ran 3x slower than its serial version
 (8 ms against 2.5 ms for GEMM + scan). A program with kernels that split their own work across Numba's
 threads (the recurrent scans) therefore runs BLAS on one thread and splits its large GEMMs here, one
-single-threaded `sgemm` per Numba thread. Other programs leave threading to OpenBLAS (a scan there sets it
+single-threaded `sgemm` per Numba thread, and its large loops (an optimizer's update) in blocks of rows or
+columns (codegen/loops.py). Other programs leave threading to OpenBLAS (a scan there sets it
 to one thread while it walks): split here, an MNIST MLP training step took 3.25 ms against 2.88 ms threaded
 by OpenBLAS, with the same kernel times in isolation (Numba's OpenMP workers fall asleep in the
 single-threaded loops between GEMMs, and wake slowly).
@@ -38,6 +39,9 @@ SPLIT_MIN_ROWS = 8
 SPLIT_MIN_BATCH = 64
 # The shared dimension of a product splits when it is this many times its largest other dimension.
 DEPTH_SPLIT_RATIO = 8
+# An elementwise loop splits from this many elements (~30 us on one core): an LSTM's Adam update of 2.6M
+# weights takes 390 us on two threads against 975 us on one.
+SPLIT_MIN_ELEMENTS = 1 << 16
 
 
 @intrinsic
@@ -61,6 +65,14 @@ def row_parts(rows, work_per_row):
     if rows * work_per_row < SPLIT_MIN_MNK:
         return 1
     return max(1, min(thread_count(), rows // SPLIT_MIN_ROWS))
+
+
+@njit(cache=True, nogil=True)
+def loop_parts(units, per_unit):
+    """How many threads share a loop over `units` rows (or columns) of `per_unit` elements each."""
+    if units * per_unit < SPLIT_MIN_ELEMENTS:
+        return 1
+    return max(1, min(thread_count(), units))
 
 
 @njit(cache=True, nogil=True)

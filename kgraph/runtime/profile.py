@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kgraph.codegen.cpu import JIT
+from kgraph.codegen.decorators import JIT
 
 
 @dataclass

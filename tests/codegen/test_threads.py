@@ -135,3 +135,47 @@ def test_a_recurrent_program_loads_from_the_disk_cache(tmp_path):
     assert runs[0].stdout.split()[-1] == "0", runs[0].stderr
     assert runs[1].stdout.split()[-1] == "1", runs[1].stderr
     assert "Cannot cache" not in runs[0].stderr, runs[0].stderr
+
+
+@needs_two
+def test_large_loops_of_a_splitting_program_run_in_blocks_one_per_thread(monkeypatch):
+    """In a program that splits its work (decided from its recurrent walks; forced here), a loop over many
+    rows runs in blocks of rows, and a one-row loop over many columns (an optimizer's update is one) in
+    blocks of columns, one block per Numba thread, its prologue scalars computed once before; the results
+    are numpy's."""
+    from kgraph import ops
+    from kgraph.codegen import cpu
+    from kgraph.codegen.cpu import ProgramLayout
+    from kgraph.ir.builder import Sym, tracing
+    from kgraph.ir.graph import Graph
+    from kgraph.passes.pipeline import run_pipeline
+    from kgraph.runtime.program import CompiledProgram
+    from kgraph.runtime.store import VariableStore
+    from kgraph.variables import Variable, order_writes_after_reads
+
+    monkeypatch.setattr(cpu, "splits_work", lambda source: True)  # as if the program held a split walk
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 1200)).astype(np.float32)  # 76,800 elements: over SPLIT_MIN_ELEMENTS
+    p = rng.random((64, 1), dtype=np.float32)
+    row = rng.normal(size=(70000,)).astype(np.float32)
+    table = np.arange(15.0, dtype=np.float32).reshape(5, 3)
+    result = Variable(np.zeros(70000, np.float32), name="result")
+    graph = Graph()
+    with tracing(graph):
+        a = Sym(graph, graph.add("input", name="x", shape=(None, 1200), dtype="float32"))
+        b = Sym(graph, graph.add("input", name="p", shape=(None, 1), dtype="float32"))
+        graph.outputs["rows"] = (ops.tanh(a) * 2.0 + a).id
+        graph.outputs["gathered"] = ops.take(table, ops.floor(b[:, 0] * 5.0)).id  # an opaque kernel
+        result.assign(row * ops.sqrt(ops.sqrt(ops.sum(a * a))) + 1.0)
+    order_writes_after_reads(graph)
+    store = VariableStore([result])
+    layout = ProgramLayout(store.layout, ["x", "p"], list(graph.outputs))
+    program = CompiledProgram(run_pipeline(graph, 64), layout, "test", threads=2)
+    assert program.splits_work
+    assert "(hi - lo, C))" in program.source and "(1, hi - lo))" in program.source, program.source
+    outputs = [np.zeros((64, 1200), np.float32), np.zeros((64, 3), np.float32)]
+    program.run(store.array, [x, p], np.arange(64), 0, 1, outputs)
+    np.testing.assert_allclose(outputs[0], np.tanh(x) * 2.0 + x, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(outputs[1], table[np.floor(p[:, 0] * 5.0).astype(int)])
+    expected = row * np.sqrt(np.sqrt(np.sum(x.astype(np.float64) ** 2))) + 1.0
+    np.testing.assert_allclose(result.numpy(), expected, rtol=1e-5, atol=1e-5)

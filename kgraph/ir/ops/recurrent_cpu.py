@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 
+from kgraph.codegen.decorators import JIT, PARALLEL_JIT
 from kgraph.ir.ops.recurrent_layout import layout
 from kgraph.ir.types import element_count_source
 
@@ -117,7 +118,6 @@ def _split_by_rows(walk, shared: set[int]):
     """
 
     def write(name, shapes, out_shape, at):
-        from kgraph.codegen.cpu import JIT, PARALLEL_JIT
         from kgraph.codegen.threads import SPLIT_MIN_BATCH
 
         args = [f"a{i}" for i in range(len(shapes))] + ["out"]
