@@ -78,10 +78,12 @@ def _at(array: str, offset) -> str:
     return f"ptr(view({array}, {offset}, (1,)))"
 
 
-def _step_gemm(width, k, a, lda, b, ldb, c, ldc, trans_b=NO, beta="f32(0.0)") -> list[str]:
+def _step_gemm(width, k, a, lda, b, ldb, c, ldc, trans_b=NO, beta="f32(0.0)", b_t=None) -> list[str]:
     """`C[:n, :width] = A[:n, :k] @ op(B) (+ beta * C)` for one time step: one sgemm over the walk's rows,
     or an sgemv for a single row (OpenBLAS's sgemm is ~1.4x slower at m = 1). `a`, `b`, `c` are
-    (array, element offset) pairs.
+    (array, element offset) pairs; `b_t` (array, offset, leading dimension), where given, is op(B) stored
+    as such, for the sgemm: OpenBLAS's sgemm with B transposed took 15.5 us on the benchmark LSTM's step
+    gradient (32 x 256 @ (64 x 256)^T), 9.0 us on the same product with B^T stored (sgemv prefers B).
 
     Every walk runs BLAS on one thread (`_split_by_rows`): a step's GEMM (64 x 64 @ 64 x 256 for the
     benchmark's LSTM) is too small to gain from a second thread, and 80 of them per scan would each pay a
@@ -90,11 +92,12 @@ def _step_gemm(width, k, a, lda, b, ldb, c, ldc, trans_b=NO, beta="f32(0.0)") ->
     a_at, b_at, c_at = _at(a[0], a[1]), _at(b[0], b[1]), _at(c[0], c[1])
     # y = x @ op(B) is op(B)^T x: B^T x for B stored k x width, B x for B^T (B stored width x k).
     gemv = f"{NO}, {width}, {k}" if trans_b == TR else f"{TR}, {k}, {width}"
+    tb, b_arg = (trans_b, f"{b_at}, {ldb}") if b_t is None else (NO, f"{_at(b_t[0], b_t[1])}, {b_t[2]}")
     return [
         "if n == 1:",
         f"    sgemv({RM}, {gemv}, f32(1.0), {b_at}, {ldb}, {a_at}, 1, {beta}, {c_at}, 1)",
         "else:",
-        f"    sgemm({RM}, {NO}, {trans_b}, n, {width}, {k}, f32(1.0), {a_at}, {lda}, {b_at}, {ldb}, {beta}, "
+        f"    sgemm({RM}, {NO}, {tb}, n, {width}, {k}, f32(1.0), {a_at}, {lda}, {b_arg}, {beta}, "
         f"{c_at}, {ldc})",
     ]
 
@@ -308,6 +311,11 @@ def _walk_back(name, shapes, out_shape, at, states_out: bool):
         f"hc = np.empty(n * {u}, np.float32)",
         f"cc = np.empty(n * {u}, np.float32)",
         f"tmp = np.empty(n * {u}, np.float32)",
+        f"rt = np.empty({u * G} if n > 1 else 1, np.float32)  # the recurrent kernel transposed, for sgemm",
+        "if n > 1:",
+        f"    for i in range({u}):",
+        f"        for j in range({G}):",
+        f"            rt[j * {u} + i] = a2[i * {G} + j]",
         "for b in range(n):",
         f"    for j in range({u}):",
         f"        hc[b * {u} + j] = a0[(b * {rows} + {steps}) * {u} + j]",
@@ -387,10 +395,12 @@ def _walk_back(name, shapes, out_shape, at, states_out: bool):
     ]
     if cell != "gru" or at["reset_after"]:
         dcol = 3 * u if cell == "gru" else 0
-        step += [*_step_gemm(u, G, ("d", f"t * {D} + {dcol}"), ld, ("a2", 0), G, ("tmp", 0), u, TR), *add_tmp]
+        d_at = ("d", f"t * {D} + {dcol}")
+        step += [*_step_gemm(u, G, d_at, ld, ("a2", 0), G, ("tmp", 0), u, TR, b_t=("rt", 0, u)), *add_tmp]
     else:
+        d_hh = ("d", f"t * {D} + {2 * u}")
         step += [
-            *_step_gemm(u, u, ("d", f"t * {D} + {2 * u}"), ld, ("a2", 2 * u), G, ("tmp", 0), u, TR),
+            *_step_gemm(u, u, d_hh, ld, ("a2", 2 * u), G, ("tmp", 0), u, TR, b_t=("rt", 2 * u * u, u)),
             "for b in range(n):",
             f"    row = (b * {steps} + t) * {S}",
             f"    drow = (b * {steps} + t) * {D}",
@@ -399,7 +409,9 @@ def _walk_back(name, shapes, out_shape, at, states_out: bool):
             f"            r = {stash('r')}",
             f"            d[drow + {u} + j] = tmp[b * {u} + j] * {stash('hop')} * {derivative(ract, 'r')}",
             f"            tmp[b * {u} + j] *= r",
-            *_step_gemm(u, 2 * u, ("d", f"t * {D}"), ld, ("a2", 0), G, ("tmp", 0), u, TR, "f32(1.0)"),
+            *_step_gemm(
+                u, 2 * u, ("d", f"t * {D}"), ld, ("a2", 0), G, ("tmp", 0), u, TR, "f32(1.0)", b_t=("rt", 0, u)
+            ),
             *add_tmp,
         ]
     lines += [f"for kk in range({steps}):", *_indent(step, 1)]
