@@ -162,8 +162,10 @@ def kernel_source(graph: Graph, kernel: Kernel, storage: dict | None = None, spl
     writer = _LoopWriter(graph, kernel, info, names, columns)
     if kernel.anchor is not None:
         lines += _gemm_lines(graph, kernel.anchor, params[0], params[1], names[kernel.anchor], split)
-    elif split:
-        kinds = {names[a.value]: a.kind for a in args if a.alias_of is None}
+    if split:
+        # The loop sees the GEMM's result (a matrix over its leading axes) as its full domain.
+        loop_args = [a for a in args[len(operands) :] if a.alias_of is None]
+        kinds = {names[a.value]: FULL if a.kind == "matrix" else a.kind for a in loop_args}
         nest = writer.split_nest(kernel.name, kinds)
         if nest is not None:
             return "\n".join(lines + nest)

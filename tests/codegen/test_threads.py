@@ -3,6 +3,7 @@ program, and that kernels calling the thread count stay cacheable."""
 
 import ctypes
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -140,9 +141,9 @@ def test_a_recurrent_program_loads_from_the_disk_cache(tmp_path):
 @needs_two
 def test_large_loops_of_a_splitting_program_run_in_blocks_one_per_thread(monkeypatch):
     """In a program that splits its work (decided from its recurrent walks; forced here), a loop over many
-    rows runs in blocks of rows, and a one-row loop over many columns (an optimizer's update is one) in
-    blocks of columns, one block per Numba thread, its prologue scalars computed once before; the results
-    are numpy's."""
+    rows runs in blocks of rows (a GEMM's epilogue too), and a one-row loop over many columns (an optimizer's
+    update is one) in blocks of columns, one block per Numba thread, its prologue scalars computed once
+    before; the results are numpy's."""
     from kgraph import ops
     from kgraph.codegen import cpu
     from kgraph.codegen.cpu import ProgramLayout
@@ -159,6 +160,8 @@ def test_large_loops_of_a_splitting_program_run_in_blocks_one_per_thread(monkeyp
     p = rng.random((64, 1), dtype=np.float32)
     row = rng.normal(size=(70000,)).astype(np.float32)
     table = np.arange(15.0, dtype=np.float32).reshape(5, 3)
+    w = rng.normal(size=(1200, 1100)).astype(np.float32) / 30.0
+    bias = rng.normal(size=(1100,)).astype(np.float32)
     result = Variable(np.zeros(70000, np.float32), name="result")
     graph = Graph()
     with tracing(graph):
@@ -166,6 +169,7 @@ def test_large_loops_of_a_splitting_program_run_in_blocks_one_per_thread(monkeyp
         b = Sym(graph, graph.add("input", name="p", shape=(None, 1), dtype="float32"))
         graph.outputs["rows"] = (ops.tanh(a) * 2.0 + a).id
         graph.outputs["gathered"] = ops.take(table, ops.floor(b[:, 0] * 5.0)).id  # an opaque kernel
+        graph.outputs["product"] = ops.relu(ops.matmul(a, w) + bias).id  # 70,400 elements
         result.assign(row * ops.sqrt(ops.sqrt(ops.sum(a * a))) + 1.0)
     order_writes_after_reads(graph)
     store = VariableStore([result])
@@ -173,8 +177,10 @@ def test_large_loops_of_a_splitting_program_run_in_blocks_one_per_thread(monkeyp
     program = CompiledProgram(run_pipeline(graph, 64), layout, "test", threads=2)
     assert program.splits_work
     assert "(hi - lo, C))" in program.source and "(1, hi - lo))" in program.source, program.source
-    outputs = [np.zeros((64, 1200), np.float32), np.zeros((64, 3), np.float32)]
+    assert re.search(r"def k\d+_matmul_add_relu_split\(", program.source), program.source
+    outputs = [np.zeros((64, width), np.float32) for width in (1200, 3, 1100)]
     program.run(store.array, [x, p], np.arange(64), 0, 1, outputs)
+    np.testing.assert_allclose(outputs[2], np.maximum(x @ w + bias, 0), rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(outputs[0], np.tanh(x) * 2.0 + x, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(outputs[1], table[np.floor(p[:, 0] * 5.0).astype(int)])
     expected = row * np.sqrt(np.sqrt(np.sum(x.astype(np.float64) ** 2))) + 1.0
