@@ -140,11 +140,11 @@ def program_source(graph: Graph, layout: ProgramLayout, title: str) -> str:
             continue
         if kernel.kind == "nd":
             source, values = nd_kernel_source(graph, kernel)
-            parts.append(f"{JIT}\n{source}\n")
+            parts.append(_decorated(source))
             args = [views.view(v, shape_source(graph.type(v).shape or (1,))) for v in values]
         elif kernel.kind == "opaque":
             source, values, arg_shapes = opaque[kernel.name]
-            parts.append(f"{JIT}\n{source}\n")
+            parts.append(_decorated(source))
             args = [views.view(v, shape_source(s)) for v, s in zip(values, arg_shapes, strict=True)]
         elif kernel.kind == "copy":
             source, arg_shapes = _copy_source(graph, kernel)
@@ -153,7 +153,7 @@ def program_source(graph: Graph, layout: ProgramLayout, title: str) -> str:
             args = [views.view(v, s) for v, s in zip(values, arg_shapes, strict=True)]
         else:
             storage = graph.memory.storage
-            parts.append(f"{JIT}\n{kernel_source(graph, kernel, storage, split)}\n")
+            parts.append(_decorated(kernel_source(graph, kernel, storage, split)))
             info = analyze(graph, kernel.nodes, kernel.domain, kernel.anchor)
             args = [
                 views.argument(a, kernel.domain, info)
@@ -168,9 +168,15 @@ def program_source(graph: Graph, layout: ProgramLayout, title: str) -> str:
         + "\n"
     )
     loop_views = _Views(graph, layout, [f"scratch_{i}" for i in range(len(layout.inputs))])
-    parts.append(_loop_source(graph, layout, loop_views))
+    parts.append(_loop_source(graph, layout, loop_views, calls))
     parts.append(f"{JIT}\ndef seed_random(seed):\n    np.random.seed(seed)\n")
     return "\n\n".join(parts)
+
+
+def _decorated(source: str) -> str:
+    """A kernel's source as the module holds it: with `JIT` unless its writer chose a decorator (a kernel
+    that splits its work across Numba's threads is a parallel function)."""
+    return f"{source}\n" if source.startswith("@") else f"{JIT}\n{source}\n"
 
 
 def opaque_kernel_source(graph: Graph, kernel, backend: str) -> tuple[str, list[int], list[tuple]]:
@@ -245,7 +251,13 @@ def _inner(shape, axis) -> int:
     return int(np.prod(shape[axis:], dtype=np.int64))
 
 
-def _loop_source(graph: Graph, layout: ProgramLayout, views: _Views) -> str:
+def _loop_source(graph: Graph, layout: ProgramLayout, views: _Views, calls: list[str]) -> str:
+    """`run_loop`: copies each batch's rows into the scratch inputs and runs the step's kernel calls.
+
+    The calls are written out here rather than calling `step`: Numba links a callee's code into its caller
+    and optimizes the whole again, so a loop calling `step` compiled every kernel three times (~3.5 of an
+    LSTM training program's ~21 s cold); `step` itself compiles only for a tape's whole-batch runs.
+    """
     n_in, n_out = len(layout.inputs), len(layout.outputs)
     scratch = [f"scratch_{i}" for i in range(n_in)]
     data = [f"data_{i}" for i in range(n_in)]
@@ -257,6 +269,7 @@ def _loop_source(graph: Graph, layout: ProgramLayout, views: _Views) -> str:
         JIT,
         f"def run_loop({params}):",
         "    nan_row = -1  # the first data row holding a NaN: checked here, where the rows are read anyway",
+        *(f"    in_{k} = scratch_{k}" for k in range(n_in)),  # the names the step's calls read
         "    for b in range(first, first + count):",
         "        lo = b * batch",
         "        hi = min(lo + batch, total)",
@@ -280,8 +293,7 @@ def _loop_source(graph: Graph, layout: ProgramLayout, views: _Views) -> str:
                     f"            for f in range(data_{k}.shape[1]):",
                     f"                scratch_{k}[i, f] = data_{k}[j, f]",
                 ]
-    step_args = ", ".join(["store", "consts", "arena", *(f"scratch_{k}" for k in range(n_in)), "n"])
-    lines.append(f"        step({step_args})")
+    lines += [f"    {call}" for call in calls]
     for k, name in enumerate(layout.outputs):
         value = graph.outputs[name]
         lines += [

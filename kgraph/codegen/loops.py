@@ -168,7 +168,7 @@ def kernel_source(graph: Graph, kernel: Kernel, storage: dict | None = None, spl
         kinds = {names[a.value]: FULL if a.kind == "matrix" else a.kind for a in loop_args}
         nest = writer.split_nest(kernel.name, kinds)
         if nest is not None:
-            return "\n".join(lines + nest)
+            return "\n".join([PARALLEL_JIT, *lines, *nest])
     lines += writer.write()
     if len(lines) == 1:
         lines.append("    pass")
@@ -293,8 +293,10 @@ class _LoopWriter:
 
     def split_nest(self, name: str, kinds: dict[str, str]) -> list[str] | None:
         """The nest with its row loop moved into `{name}_block`, run on blocks of rows (or, for one row,
-        of columns) split across Numba's threads: the kernel's body lines, followed by the two functions.
-        None when no loop splits: rows meet in a column or whole reduction, or values follow the rows."""
+        of columns) split across Numba's threads: the kernel's body lines, then the block function. The
+        kernel itself becomes the parallel function (a kernel calling a split function compiled them both
+        again). None when no loop splits: rows meet in a column or whole reduction, or values follow the
+        rows."""
         most = np.prod([self.graph.memory.batch_size if d is None else d for d in self.kernel.domain])
         if not self.members or most < SPLIT_MIN_ELEMENTS:
             return None
@@ -306,30 +308,19 @@ class _LoopWriter:
             return None
         read = set(re.findall(r"\bv\d+\b", "\n".join(body)))
         scalars = "".join(f"{self.var(n)}, " for n in prologue if self.var(n) in read)
-        params = ", ".join(kinds)
         units, block = ("R", _ROW_BLOCK) if by_rows else ("C", _COLUMN_BLOCK)
         views = ", ".join(f"view({a}, {', '.join(block[k])})" if k in block else a for a, k in kinds.items())
-        parts = "loop_parts(R, C)" if by_rows else "loop_parts(C, 1)"
-        block_rows = "hi - lo" if by_rows else "1"
         return [
             *head,
-            f"    parts = {parts}",
-            "    if parts > 1:",
-            f"        {name}_split({params}, {scalars}R, C, n, parts)",
-            "    else:",
-            f"        {name}_block({params}, {scalars}R, n)",
+            f"    parts = {'loop_parts(R, C)' if by_rows else 'loop_parts(C, 1)'}",
+            "    for p in prange(parts):",
+            f"        lo, hi = p * {units} // parts, (p + 1) * {units} // parts",
+            f"        {name}_block({views}, {scalars}{'hi - lo' if by_rows else '1'}, n)",
             *self.prologue_stores(prologue),
             "",
             "",
-            PARALLEL_JIT,
-            f"def {name}_split({params}, {scalars}R, C, n, parts):",
-            "    for p in prange(parts):",
-            f"        lo, hi = p * {units} // parts, (p + 1) * {units} // parts",
-            f"        {name}_block({views}, {scalars}{block_rows}, n)",
-            "",
-            "",
             JIT,
-            f"def {name}_block({params}, {scalars}R, n):",
+            f"def {name}_block({', '.join(kinds)}, {scalars}R, n):",
             f"    C = {self.columns}",
             *body,
         ]

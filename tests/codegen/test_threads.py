@@ -106,7 +106,7 @@ def test_a_scan_too_small_to_split_runs_its_walk_on_one_blas_thread(monkeypatch)
     model = kgraph.Sequential([kgraph.Input((5, 3)), kgraph.layers.LSTM(4), kgraph.layers.Dense(1)])
     model.predict(np.ones((8, 5, 3), np.float32), verbose=0)
     (program,) = model._programs.values()
-    assert not program.splits_work and "_split(" not in program.source
+    assert not program.splits_work and "prange(" not in program.source
     walk = program.source[program.source.index("_rnn_scan(") :]
     assert (
         walk.index("set_blas_threads_to(1)")
@@ -125,7 +125,7 @@ def test_a_recurrent_program_loads_from_the_disk_cache(tmp_path):
         model.compile(optimizer="sgd", loss="mse")
         model.train_on_batch(np.ones((64, 5, 3), np.float32), np.ones((64, 1), np.float32))
         program = next(p for p in model._programs.values() if hasattr(p, "module"))
-        assert program.splits_work and "_split(" in program.source
+        assert program.splits_work and "prange(parts)" in program.source
         print(int(program.from_cache))
     """)
     env = {**os.environ, "KGRAPH_CACHE_DIR": str(tmp_path), "PYTHONPATH": os.getcwd()}
@@ -177,7 +177,7 @@ def test_large_loops_of_a_splitting_program_run_in_blocks_one_per_thread(monkeyp
     program = CompiledProgram(run_pipeline(graph, 64), layout, "test", threads=2)
     assert program.splits_work
     assert "(hi - lo, C))" in program.source and "(1, hi - lo))" in program.source, program.source
-    assert re.search(r"def k\d+_matmul_add_relu_split\(", program.source), program.source
+    assert re.search(r"parallel=True.*\ndef k\d+_matmul_add_relu\(", program.source), program.source
     outputs = [np.zeros((64, width), np.float32) for width in (1200, 3, 1100)]
     program.run(store.array, [x, p], np.arange(64), 0, 1, outputs)
     np.testing.assert_allclose(outputs[2], np.maximum(x @ w + bias, 0), rtol=1e-5, atol=1e-4)

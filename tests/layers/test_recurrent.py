@@ -332,5 +332,5 @@ def test_scans_split_across_threads_match_the_reference_backend(name, kwargs, mo
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
     train = next(p for (kind, *_), p in models[1]._programs.items() if kind == "train")
     for op in ("rnn_scan", "rnn_scan_grad", "rnn_state_grad"):  # 64 rows: two slices on two threads
-        assert re.search(rf"_{op}_split\(", train.source), op
+        assert re.search(rf"parallel=True.*\ndef k\d+_{op}\(", train.source), op
     assert train.splits_work and numba.get_num_threads() == 2

@@ -125,40 +125,35 @@ def _split_by_rows(walk, shared: set[int]):
 
         args = [f"a{i}" for i in range(len(shapes))] + ["out"]
         source, views = walk(f"{name}_rows", shapes, out_shape, at)
-        head = f"({', '.join(args)}, n"
-        call = f"{name}_rows({', '.join(args)}, n)"
+        head = f"def {name}({', '.join(args)}, n):"
         if not _splits(shapes, at):
             # Too few rows to split (a parallel function costs ~2 s to compile): the program keeps OpenBLAS's
             # threads for its other products, and the walk runs its step products on one.
             entry = [
-                "threads = blas_threads()",
-                "set_blas_threads_to(1)",
-                call,
-                "set_blas_threads_to(threads)",
+                head,
+                "    threads = blas_threads()",
+                "    set_blas_threads_to(1)",
+                f"    {name}_rows({', '.join(args)}, n)",
+                "    set_blas_threads_to(threads)",
             ]
-            split = ""
         else:
+            # The kernel is itself the parallel function (one slice for a short last batch): Numba compiles
+            # a callee again into each caller, and a kernel choosing between the walk and a split function
+            # cost the LSTM's training program ~1.2 s more cold.
             widths = [math.prod(s[1:]) for s in [*shapes, out_shape]]
             sliced = [
                 a if i in shared else f"view({a}, lo * {w}, ((hi - lo) * {w},))"
                 for i, (a, w) in enumerate(zip(args, widths, strict=True))
             ]
             entry = [
-                f"parts = max(1, min(thread_count(), n // {SPLIT_MIN_BATCH // 2}))",
-                "if parts == 1:",
-                f"    {call}",
-                "else:",
-                f"    {name}_split({', '.join(args)}, n, parts)",
+                PARALLEL_JIT,
+                head,
+                f"    parts = max(1, min(thread_count(), n // {SPLIT_MIN_BATCH // 2}))",
+                "    for p in prange(parts):",
+                "        lo, hi = p * n // parts, (p + 1) * n // parts",
+                f"        {name}_rows({', '.join(sliced)}, hi - lo)",
             ]
-            parts = [
-                "for p in prange(parts):",
-                "    lo, hi = p * n // parts, (p + 1) * n // parts",
-                f"    {name}_rows({', '.join(sliced)}, hi - lo)",
-            ]
-            split = (
-                f"{PARALLEL_JIT}\ndef {name}_split{head}, parts):\n" + "\n".join(_indent(parts, 1)) + "\n\n\n"
-            )
-        return f"def {name}{head}):\n" + "\n".join(_indent(entry, 1)) + f"\n\n\n{split}{JIT}\n{source}", views
+        return "\n".join(entry) + f"\n\n\n{JIT}\n{source}", views
 
     return write
 
