@@ -153,8 +153,9 @@ def test_time_distributed_matches_keras():
     _close(models[1].predict(X, verbose=0), models[0].predict(X, verbose=0))
 
 
-@pytest.mark.parametrize("name", ["LSTM", "GRU"])  # GRU's bias (2, 3 * units) is used row by row
-def test_training_matches_keras(name):
+# GRU's bias (2, 3 * units) is used row by row; without reset_after its gradient walk takes two products
+@pytest.mark.parametrize("name,kwargs", [("LSTM", {}), ("GRU", {}), ("GRU", {"reset_after": False})])
+def test_training_matches_keras(name, kwargs):
     tokens = _padded_tokens()
     tokens = np.concatenate([tokens] * 4)
     y = (tokens[:, 0] > 4).astype(np.float32)[:, None]
@@ -162,7 +163,7 @@ def test_training_matches_keras(name):
     for module in (keras, kgraph):
         inputs = module.Input((7,))
         embedded = module.layers.Embedding(9, 4, mask_zero=True)(inputs)
-        hidden = getattr(module.layers, name)(5)(embedded)
+        hidden = getattr(module.layers, name)(5, **kwargs)(embedded)
         model = module.Model(inputs, module.layers.Dense(1, activation="sigmoid")(hidden))
         model.compile(optimizer=module.optimizers.Adam(0.01), loss="binary_crossentropy")
         models.append(model)
