@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 
 from kgraph.codegen.decorators import JIT, PARALLEL_JIT
+from kgraph.codegen.threads import SPLIT_MIN_BATCH
 from kgraph.ir.ops.recurrent_layout import layout
 from kgraph.ir.types import element_count_source
 
@@ -105,8 +106,6 @@ def _step_gemm(width, k, a, lda, b, ldb, c, ldc, trans_b=NO, beta="f32(0.0)", b_
 def _splits(shapes, at) -> bool:
     """Whether the walks split the batch across Numba's threads (codegen/threads.py): from SPLIT_MIN_BATCH
     rows, counting a tape program's static batch, else the most rows a run of the program passes."""
-    from kgraph.codegen.threads import SPLIT_MIN_BATCH
-
     return (shapes[0][0] or at["batch_rows"]) >= SPLIT_MIN_BATCH
 
 
@@ -121,8 +120,6 @@ def _split_by_rows(walk, shared: set[int]):
     """
 
     def write(name, shapes, out_shape, at):
-        from kgraph.codegen.threads import SPLIT_MIN_BATCH
-
         args = [f"a{i}" for i in range(len(shapes))] + ["out"]
         source, views = walk(f"{name}_rows", shapes, out_shape, at)
         head = f"def {name}({', '.join(args)}, n):"
