@@ -118,22 +118,38 @@ class _Views:
         return self.view(arg.value, shape)
 
 
-def splits_work(source: str) -> bool:
-    """Whether a program's (or a kernel's) source splits work across Numba's threads (a recurrent scan over
-    SPLIT_MIN_BATCH rows or more): then the program's GEMMs split across the same threads and BLAS runs on
-    one, so no scan step waits for an OpenBLAS thread. Other programs leave BLAS its threads, which their
-    scans set to one while they walk (codegen/threads.py)."""
-    return PARALLEL_JIT in source
+def gemms_split(graph: Graph) -> bool:
+    """Whether the program's products split across Numba's threads: from SPLIT_MIN_BATCH rows a run (a
+    training batch), when the largest is worth splitting (SPLIT_MIN_MNK multiply-adds). Then the whole
+    program runs on Numba's threads, with BLAS on one (codegen/threads.py). Programs for fewer rows (predict
+    latency) keep OpenBLAS's threads, which also split a matrix-vector product."""
+    if graph.memory.batch_size < threads.SPLIT_MIN_BATCH:
+        return False
+    largest = 0
+    for kernel in graph.fusion.kernels:
+        if kernel.anchor is None:
+            continue
+        node = graph.node(kernel.anchor)
+        a = [graph.memory.batch_size if d is None else d for d in graph.type(node.inputs[0]).shape]
+        out = [graph.memory.batch_size if d is None else d for d in node.type.shape]
+        depth = a[-2] if node.attrs.get("transpose_a", False) else a[-1]
+        largest = max(largest, int(np.prod(out, dtype=np.int64)) * depth)
+    return largest >= threads.SPLIT_MIN_MNK
 
 
 def program_source(graph: Graph, layout: ProgramLayout, title: str) -> str:
     """The whole module: kernels, `step(store, consts, arena, in_0.., n)` and `run_loop(...)`."""
     views = _Views(graph, layout)
     parts = [HEADER.format(title=title, helpers=_HELPERS)]
+    split = gemms_split(graph)
     opaque = {
-        k.name: opaque_kernel_source(graph, k, "cpu") for k in graph.fusion.kernels if k.kind == "opaque"
+        k.name: opaque_kernel_source(graph, k, "cpu", split)
+        for k in graph.fusion.kernels
+        if k.kind == "opaque"
     }
-    split = any(splits_work(source) for source, _, _ in opaque.values())
+    # A recurrent scan over SPLIT_MIN_BATCH rows or more splits across Numba's threads (its writer decides).
+    split = split or any(PARALLEL_JIT in source for source, _, _ in opaque.values())
+    parts.append(f"SPLITS_WORK = {split}  # kernels split work across Numba's threads; BLAS runs on one\n")
     calls = []
     for kernel in graph.fusion.kernels:
         if kernel.kind == "view":
@@ -179,9 +195,12 @@ def _decorated(source: str) -> str:
     return f"{source}\n" if source.startswith("@") else f"{JIT}\n{source}\n"
 
 
-def opaque_kernel_source(graph: Graph, kernel, backend: str) -> tuple[str, list[int], list[tuple]]:
+def opaque_kernel_source(
+    graph: Graph, kernel, backend: str, split: bool = False
+) -> tuple[str, list[int], list[tuple]]:
     """An opaque op's kernel from its own lowering: the source (undecorated, or decorated by a writer that
-    splits its work: `_decorated`), the values it takes and their view shapes."""
+    splits its work: `_decorated`), the values it takes and their view shapes. With `split` (the program's
+    products split across Numba's threads: `gemms_split`) a writer's products split too."""
     (node_id,) = kernel.nodes
     node = graph.node(node_id)
     writer = get_op(node.op).lowerings.get(backend)
@@ -189,7 +208,7 @@ def opaque_kernel_source(graph: Graph, kernel, backend: str) -> tuple[str, list[
         raise NotImplementedError(f"Op {node.op!r} has no {backend} lowering.")
     shapes = [graph.type(v).shape for v in node.inputs]
     # Writers see the most rows a run passes (the recurrent walks split the batch across threads from 64).
-    attrs = {**node.attrs, "batch_rows": graph.memory.batch_size}
+    attrs = {**node.attrs, "batch_rows": graph.memory.batch_size, "split": split}
     source, arg_shapes = writer(kernel.name, shapes, node.type.shape, attrs)
     return source, [*node.inputs, node_id], [tuple(s) or (1,) for s in arg_shapes]
 

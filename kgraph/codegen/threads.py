@@ -2,23 +2,25 @@
 
 Two pools on two cores fight: after a threaded GEMM, OpenBLAS's workers spin for ~0.1 s waiting for more
 work, and a parallel recurrent scan that followed a 2-thread GEMM ran 3x slower than its serial version
-(8 ms against 2.5 ms for GEMM + scan). A program with kernels that split their own work across Numba's
-threads (the recurrent scans) therefore runs BLAS on one thread and splits its large GEMMs here, one
-single-threaded `sgemm` per Numba thread, and its large loops (an optimizer's update) in blocks of rows or
-columns (codegen/loops.py). Other programs leave threading to OpenBLAS (a scan there sets it
-to one thread while it walks): split here, an MNIST MLP training step took 3.25 ms against 2.88 ms threaded
-by OpenBLAS, with the same kernel times in isolation (Numba's OpenMP workers fall asleep in the
-single-threaded loops between GEMMs, and wake slowly).
+(8 ms against 2.5 ms for GEMM + scan). A program for SPLIT_MIN_BATCH rows a run or more splits its work
+across Numba's threads when its largest product is worth splitting (SPLIT_MIN_MNK) or it holds a recurrent
+scan: then BLAS runs on one thread, each large GEMM runs here as one single-threaded
+`sgemm` per Numba thread, and large loops (an optimizer's update) in blocks of rows or columns
+(codegen/loops.py). Measured, processes alternated: an MNIST MLP trains at 47.4k samples/s against 43.0k
+with OpenBLAS's threads, the MNIST CNN at 5.7k against 5.3k; its Adam update halves. Other programs (predict
+latency: OpenBLAS also splits a one-row matrix-vector product) leave threading to OpenBLAS (a scan there sets
+it to one thread while it walks).
 """
 
 from __future__ import annotations
 
 import threading
 
+import llvmlite.binding as llvm
 import numba
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange, types
+from numba import carray, cfunc, njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 from numpy import float32 as f32
@@ -118,10 +120,8 @@ def _sgemm_depth_parts(ta, tb, m, n, k, a, ia, lda, b, ib, ldb, beta, c, ic, ldc
 
 
 @njit(cache=True, nogil=True)
-def sgemm_split(ta, tb, m, n, k, a, ia, lda, b, ib, ldb, beta, c, ic, ldc):
-    """`C = op(A) @ op(B) + beta * C` (row-major; op transposes when its flag is set), each matrix given as a
-    flat float32 array, the element offset of its first entry and its leading dimension; split across
-    Numba's threads when it is large enough.
+def _sgemm_split_arrays(ta, tb, m, n, k, a, ia, lda, b, ib, ldb, beta, c, ic, ldc):
+    """`sgemm_split` on flat arrays.
 
     Each thread packs the whole of the operand it does not split, so the split runs along the largest
     dimension: rows of C when C is taller than wide (B is the smaller operand), columns when wider; and the
@@ -139,6 +139,48 @@ def sgemm_split(ta, tb, m, n, k, a, ia, lda, b, ib, ldb, beta, c, ic, ldc):
         _sgemm_at(ta, tb, m, n, k, a, ia, lda, b, ib, ldb, beta, c, ic, ldc)
     else:
         _sgemm_parts(ta, tb, m, n, k, a, ia, lda, b, ib, ldb, beta, c, ic, ldc, parts, by_rows)
+
+
+_i32, _f32p = types.int32, types.CPointer(types.float32)
+_SPLIT_SIGNATURE = types.void(
+    _i32, _i32, types.intp, types.intp, types.intp, _f32p, types.intp, _f32p, types.intp, types.float32,
+    _f32p, types.intp,
+)  # fmt: skip
+
+
+def _sgemm_split_pointers(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc):
+    _sgemm_split_arrays(
+        ta != 0, tb != 0, m, n, k, carray(a, ((k if ta else m) * lda,)), 0, lda,
+        carray(b, ((n if tb else k) * ldb,)), 0, ldb, beta, carray(c, (m * ldc,)), 0, ldc,
+    )  # fmt: skip
+
+
+# Kernels call the split product by symbol, as they call OpenBLAS: a call to the jitted function would link
+# its code (and the parallel functions under it) into every kernel that multiplies, and Numba optimizes a
+# kernel's module again with all it links (an MNIST MLP's training step compiled in 8.1 s, against 4.5 s).
+_SPLIT_SYMBOL = "kgraph_sgemm_split"
+_sgemm_split_symbol = types.ExternalFunction(_SPLIT_SYMBOL, _SPLIT_SIGNATURE)
+_split_product = []  # the compiled C callable, once made (held: its address must stay valid)
+
+
+def start_split_pool() -> None:
+    """Starts Numba's threads and defines the split product's symbol: before any kernel that calls
+    `sgemm_split` compiles or loads (a program that splits calls this through `use_threads`)."""
+    if not _split_product:
+        numba.get_num_threads()  # starts the threading layer, whose scheduler the parallel code calls
+        _split_product.append(cfunc(_SPLIT_SIGNATURE, cache=True, nogil=True)(_sgemm_split_pointers))
+        llvm.add_symbol(_SPLIT_SYMBOL, _split_product[0].address)
+
+
+@njit(cache=True, nogil=True)
+def sgemm_split(ta, tb, m, n, k, a, ia, lda, b, ib, ldb, beta, c, ic, ldc):
+    """`C = op(A) @ op(B) + beta * C` (row-major; op transposes when its flag is set), each matrix given as a
+    flat float32 array, the element offset of its first entry and its leading dimension; split across
+    Numba's threads when it is large enough (`_sgemm_split_arrays`)."""
+    _sgemm_split_symbol(
+        np.int32(ta), np.int32(tb), m, n, k, ptr(view(a, ia, (1,))), lda, ptr(view(b, ib, (1,))), ldb, beta,
+        ptr(view(c, ic, (1,))), ldc,
+    )  # fmt: skip
 
 
 @njit(cache=True, nogil=True)
@@ -159,6 +201,7 @@ def use_threads(count: int, split: bool) -> None:
     threads (such programs hold no kernel that splits, so Numba's threads stay idle)."""
     if getattr(_set, "counts", None) != (count, split):
         if split:
+            start_split_pool()
             numba.set_num_threads(max(1, min(count, numba.config.NUMBA_NUM_THREADS)))
         set_blas_threads(1 if split else count)
         _set.counts = (count, split)

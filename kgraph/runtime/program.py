@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from kgraph.codegen.cache import load_source
-from kgraph.codegen.cpu import ProgramLayout, const_values, program_source, splits_work
+from kgraph.codegen.cpu import ProgramLayout, const_values, program_source
 from kgraph.codegen.threads import use_threads
 from kgraph.ir.graph import Graph
 from kgraph.random import make_seed
@@ -24,8 +24,8 @@ class CompiledProgram:
         self.graph, self.layout, self.threads = graph, layout, threads
         self.batch_size = graph.memory.batch_size
         self.source = program_source(graph, layout, title)
-        self.splits_work = splits_work(self.source)
         self.module = load_source(self.source)
+        self.splits_work = self.module.SPLITS_WORK  # which pool of threads the kernels run on
         self.arena = np.zeros(max(graph.memory.arena_size, 1), np.float32)
         self.consts = const_values(graph)
         self.scratch: list[np.ndarray] = []  # batch-sized copies of the input rows, made at the first run

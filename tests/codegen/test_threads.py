@@ -116,6 +116,32 @@ def test_a_scan_too_small_to_split_runs_its_walk_on_one_blas_thread(monkeypatch)
     assert _blas_threads() == 2
 
 
+@needs_two
+def test_programs_with_large_products_split_and_batch_one_predicts_keep_openblas(monkeypatch):
+    """Training an MNIST-sized MLP at batch 128 (products of 51M multiply-adds) runs on Numba's threads and
+    splits its Adam update; predicting at the default batch size (32 rows: a latency) keeps OpenBLAS's
+    threads, which split its matrix-vector products; both give numpy's numbers."""
+    import kgraph
+
+    monkeypatch.setattr(kgraph.config, "num_threads", lambda: 2)
+    rng = np.random.default_rng(2)
+    model = kgraph.Sequential([kgraph.Input((784,)), kgraph.layers.Dense(512, activation="relu"),
+                               kgraph.layers.Dense(10)])  # fmt: skip
+    model.compile(optimizer="adam", loss="mse")
+    x, y = rng.random((128, 784), dtype=np.float32), rng.random((128, 10), dtype=np.float32)
+    model.train_on_batch(x, y)
+    one = model.predict(x[:1], verbose=0)
+    (train,) = [p for key, p in model._programs.items() if key[0] == "train"]
+    (predict,) = [p for key, p in model._programs.items() if key[0] == "predict"]
+    assert train.splits_work and "SPLITS_WORK = True" in train.source
+    assert re.search(r"parallel=True.*\ndef k\d+_add_pow_sub_sqrt", train.source), train.source
+    assert not predict.splits_work and "prange(" not in predict.source
+    kernel, bias, kernel2, bias2 = model.get_weights()
+    expected = np.maximum(x[:1] @ kernel + bias, 0) @ kernel2 + bias2
+    np.testing.assert_allclose(one, expected, rtol=1e-5, atol=1e-5)
+    assert _blas_threads() == 2
+
+
 def test_a_recurrent_program_loads_from_the_disk_cache(tmp_path):
     """Kernels that read the thread count call it by symbol: Numba's own `get_num_threads` holds a ctypes
     pointer, and every function calling it (up to the step and the loop) would compile in every process."""
@@ -139,13 +165,12 @@ def test_a_recurrent_program_loads_from_the_disk_cache(tmp_path):
 
 
 @needs_two
-def test_large_loops_of_a_splitting_program_run_in_blocks_one_per_thread(monkeypatch):
-    """In a program that splits its work (decided from its recurrent walks; forced here), a loop over many
-    rows runs in blocks of rows (a GEMM's epilogue too), and a one-row loop over many columns (an optimizer's
+def test_large_loops_of_a_splitting_program_run_in_blocks_one_per_thread():
+    """In a program that splits its work (here its 64 x 1200 x 1100 product does), a loop over many rows
+    runs in blocks of rows (a GEMM's epilogue too), and a one-row loop over many columns (an optimizer's
     update is one) in blocks of columns, one block per Numba thread, its prologue scalars computed once
-    before; the results are numpy's."""
+    before; a stack of products runs each through the split GEMM; the results are numpy's."""
     from kgraph import ops
-    from kgraph.codegen import cpu
     from kgraph.codegen.cpu import ProgramLayout
     from kgraph.ir.builder import Sym, tracing
     from kgraph.ir.graph import Graph
@@ -154,7 +179,6 @@ def test_large_loops_of_a_splitting_program_run_in_blocks_one_per_thread(monkeyp
     from kgraph.runtime.store import VariableStore
     from kgraph.variables import Variable, order_writes_after_reads
 
-    monkeypatch.setattr(cpu, "splits_work", lambda source: True)  # as if the program held a split walk
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 1200)).astype(np.float32)  # 76,800 elements: over SPLIT_MIN_ELEMENTS
     p = rng.random((64, 1), dtype=np.float32)
@@ -170,18 +194,24 @@ def test_large_loops_of_a_splitting_program_run_in_blocks_one_per_thread(monkeyp
         graph.outputs["rows"] = (ops.tanh(a) * 2.0 + a).id
         graph.outputs["gathered"] = ops.take(table, ops.floor(b[:, 0] * 5.0)).id  # an opaque kernel
         graph.outputs["product"] = ops.relu(ops.matmul(a, w) + bias).id  # 70,400 elements
+        stack = ops.reshape(a, (-1, 40, 30))
+        graph.outputs["stacked"] = ops.matmul(stack, ops.transpose(stack, (0, 2, 1))).id  # opaque
         result.assign(row * ops.sqrt(ops.sqrt(ops.sum(a * a))) + 1.0)
     order_writes_after_reads(graph)
     store = VariableStore([result])
     layout = ProgramLayout(store.layout, ["x", "p"], list(graph.outputs))
     program = CompiledProgram(run_pipeline(graph, 64), layout, "test", threads=2)
-    assert program.splits_work
+    assert program.splits_work and "SPLITS_WORK = True" in program.source
+    assert re.search(r"def k\d+_batch_matmul\(.*\n.*\n        sgemm_split\(", program.source), program.source
     assert "(hi - lo, C))" in program.source and "(1, hi - lo))" in program.source, program.source
     assert re.search(r"parallel=True.*\ndef k\d+_matmul_add_relu\(", program.source), program.source
-    outputs = [np.zeros((64, width), np.float32) for width in (1200, 3, 1100)]
+    outputs = [np.zeros((64, width), np.float32) for width in (1200, 3, 1100, 1600)]
     program.run(store.array, [x, p], np.arange(64), 0, 1, outputs)
     np.testing.assert_allclose(outputs[2], np.maximum(x @ w + bias, 0), rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(outputs[0], np.tanh(x) * 2.0 + x, rtol=1e-5, atol=1e-6)
+    stack = x.reshape(64, 40, 30).astype(np.float64)
+    products = (stack @ stack.transpose(0, 2, 1)).reshape(64, -1)
+    np.testing.assert_allclose(outputs[3], products, rtol=1e-4, atol=1e-4)
     np.testing.assert_array_equal(outputs[1], table[np.floor(p[:, 0] * 5.0).astype(int)])
     expected = row * np.sqrt(np.sqrt(np.sum(x.astype(np.float64) ** 2))) + 1.0
     np.testing.assert_allclose(result.numpy(), expected, rtol=1e-5, atol=1e-5)
