@@ -230,10 +230,23 @@ class _LoopWriter:
     def __init__(self, graph: Graph, kernel: Kernel, info: LoopAnalysis, names: dict[int, str], columns: str):
         self.graph, self.kernel, self.info, self.names = graph, kernel, info, names
         self.columns = columns  # the column count's source
-        self.members = [n for n in kernel.nodes if n != kernel.anchor]
         self.member_set = set(kernel.nodes)
+        # An assign whose value already lies where it writes is no work: the memory plan put a product (a
+        # weight gradient) in its variable. Later members read the value from there.
+        copies = {n for n in kernel.nodes if self._writes_itself(n)}
+        self.members = [n for n in kernel.nodes if n != kernel.anchor and n not in copies]
+        self.member_set -= copies
         self.outputs = set(kernel.outputs)
         self.row_cached: set[int] = set()
+
+    def _writes_itself(self, n: int) -> bool:
+        node = self.graph.node(n)
+        if node.op != "assign":
+            return False
+        value = node.inputs[1]
+        computed_first = value == self.kernel.anchor or value not in self.member_set
+        same_place = self.names.get(n) is not None and self.names.get(n) == self.names.get(value)
+        return computed_first and same_place and self.kind(n) == self.kind(value)
 
     # --- what each node is -------------------------------------------------------------------------
     def kind(self, value: int) -> str:

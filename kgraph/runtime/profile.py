@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kgraph.codegen.decorators import JIT
+from kgraph.codegen.threads import use_threads
 
 
 @dataclass
@@ -42,6 +43,7 @@ def profile_kernels(
     if program.layout.inputs and not program.scratch:
         raise ValueError("Run the program once before profiling it: its kernels read the last batch's rows.")
     params, calls = _step_calls(program.source)
+    use_threads(program.threads, program.splits_work)  # the pool the program runs on (another may have run)
     namespace = program.module.__dict__
     rows = program.batch_size if rows is None else min(rows, program.batch_size)
     args = (store, program.consts, program.arena, *program.scratch, rows)

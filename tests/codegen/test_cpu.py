@@ -203,3 +203,32 @@ def test_variables_outside_the_store_are_written_into_the_row_each_run_passes():
     with pytest.raises(NotImplementedError, match="runs whole"):
         program = CompiledProgram(planned, layout, "test")
         program.run(store.array, [x_value.reshape(1, -1), row], np.arange(1), 0, 1)
+
+
+def test_a_product_planned_into_its_variable_is_not_copied_onto_itself():
+    """With Adam, each weight gradient is a GEMM whose result the memory plan puts in the gradient variable
+    the update reads: the kernel's `assign` would copy every element onto itself, so it writes no loop. The
+    weights after a step are still the numpy interpreter's."""
+    import kgraph
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((16, 6), dtype=np.float32), rng.random((16, 3), dtype=np.float32)
+    weights, models = [], []
+    for backend in ("cpu", "numpy"):
+        kgraph.config.set_backend(backend)
+        try:
+            kgraph.utils.set_random_seed(3)
+            model = kgraph.Sequential(
+                [kgraph.Input((6,)), kgraph.layers.Dense(8, activation="relu"), kgraph.layers.Dense(3)]
+            )
+            model.compile(optimizer="adam", loss="mse")
+            model.train_on_batch(x, y)
+            weights.append(model.get_weights())
+            models.append(model)
+        finally:
+            kgraph.config.set_backend("cpu")
+    (train,) = [p for key, p in models[0]._programs.items() if key[0] == "train"]
+    gradients = re.findall(r"def k\d+_matmul_assign\(.*\n((?:    .*\n)+)", train.source)
+    assert len(gradients) == 2 and all("for r in range" not in body for body in gradients), train.source
+    for compiled, interpreted in zip(*weights, strict=True):
+        np.testing.assert_allclose(compiled, interpreted, rtol=1e-5, atol=1e-6)
