@@ -172,7 +172,7 @@ def test_large_loops_of_a_splitting_program_run_in_blocks_one_per_thread():
     before; a stack of products runs each through the split GEMM; the results are numpy's."""
     from kgraph import ops
     from kgraph.codegen.cpu import ProgramLayout
-    from kgraph.ir.builder import Sym, tracing
+    from kgraph.ir.builder import Sym, emit, tracing
     from kgraph.ir.graph import Graph
     from kgraph.passes.pipeline import run_pipeline
     from kgraph.runtime.program import CompiledProgram
@@ -194,6 +194,8 @@ def test_large_loops_of_a_splitting_program_run_in_blocks_one_per_thread():
         graph.outputs["rows"] = (ops.tanh(a) * 2.0 + a).id
         graph.outputs["gathered"] = ops.take(table, ops.floor(b[:, 0] * 5.0)).id  # an opaque kernel
         graph.outputs["product"] = ops.relu(ops.matmul(a, w) + bias).id  # 70,400 elements
+        picks = ops.floor(b[:, 0] * 2000.0)
+        graph.outputs["scattered"] = emit("scatter_add", a[:, :40], picks, rows=2000).id  # 80,000 zeroed
         stack = ops.reshape(a, (-1, 40, 30))
         graph.outputs["stacked"] = ops.matmul(stack, ops.transpose(stack, (0, 2, 1))).id  # opaque
         result.assign(row * ops.sqrt(ops.sqrt(ops.sum(a * a))) + 1.0)
@@ -205,13 +207,18 @@ def test_large_loops_of_a_splitting_program_run_in_blocks_one_per_thread():
     assert re.search(r"def k\d+_batch_matmul\(.*\n.*\n        sgemm_split\(", program.source), program.source
     assert "(hi - lo, C))" in program.source and "(1, hi - lo))" in program.source, program.source
     assert re.search(r"parallel=True.*\ndef k\d+_matmul_add_relu\(", program.source), program.source
-    outputs = [np.zeros((64, width), np.float32) for width in (1200, 3, 1100, 1600)]
-    program.run(store.array, [x, p], np.arange(64), 0, 1, outputs)
+    outputs = [np.zeros((64, width), np.float32) for width in (1200, 3, 1100, 80000, 1600)]
+    for _ in range(2):  # the second run finds the first's sums where it must zero
+        program.run(store.array, [x, p], np.arange(64), 0, 1, outputs)
     np.testing.assert_allclose(outputs[2], np.maximum(x @ w + bias, 0), rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(outputs[0], np.tanh(x) * 2.0 + x, rtol=1e-5, atol=1e-6)
+    scattered = np.zeros((2000, 40), np.float32)
+    np.add.at(scattered, np.floor(p[:, 0] * 2000.0).astype(int), x[:, :40])
+    np.testing.assert_allclose(outputs[3][0].reshape(2000, 40), scattered, rtol=1e-6)
+    assert re.search(r"parallel=True.*\ndef k\d+_scatter_add\(", program.source), program.source
     stack = x.reshape(64, 40, 30).astype(np.float64)
     products = (stack @ stack.transpose(0, 2, 1)).reshape(64, -1)
-    np.testing.assert_allclose(outputs[3], products, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(outputs[4], products, rtol=1e-4, atol=1e-4)
     np.testing.assert_array_equal(outputs[1], table[np.floor(p[:, 0] * 5.0).astype(int)])
     expected = row * np.sqrt(np.sqrt(np.sum(x.astype(np.float64) ** 2))) + 1.0
     np.testing.assert_allclose(result.numpy(), expected, rtol=1e-5, atol=1e-5)
