@@ -4,12 +4,12 @@ Two pools on two cores fight: after a threaded GEMM, OpenBLAS's workers spin for
 work, and a parallel recurrent scan that followed a 2-thread GEMM ran 3x slower than its serial version
 (8 ms against 2.5 ms for GEMM + scan). A program for SPLIT_MIN_BATCH rows a run or more splits its work
 across Numba's threads when its largest product is worth splitting (SPLIT_MIN_MNK) or it holds a recurrent
-scan: then BLAS runs on one thread, each large GEMM runs here as one single-threaded
-`sgemm` per Numba thread, and large loops (an optimizer's update) in blocks of rows or columns
-(codegen/loops.py). Measured, processes alternated: an MNIST MLP trains at 47.4k samples/s against 43.0k
-with OpenBLAS's threads, the MNIST CNN at 5.7k against 5.3k; its Adam update halves. Other programs (predict
-latency: OpenBLAS also splits a one-row matrix-vector product) leave threading to OpenBLAS (a scan there sets
-it to one thread while it walks).
+scan: then BLAS runs on one thread, each large GEMM runs here as one single-threaded `sgemm` per Numba
+thread, and large loops (an optimizer's update) in blocks of rows or columns (codegen/loops.py). Measured,
+processes alternated: an MNIST MLP trains at 47.4k samples/s against 43.0k with OpenBLAS's threads, the
+MNIST CNN at 5.7k against 5.3k; its Adam update halves. Other programs (predict latency: OpenBLAS also
+splits a one-row matrix-vector product) leave threading to OpenBLAS (a scan there sets it to one thread
+while it walks).
 """
 
 from __future__ import annotations
@@ -157,7 +157,8 @@ def _sgemm_split_pointers(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc):
 
 # Kernels call the split product by symbol, as they call OpenBLAS: a call to the jitted function would link
 # its code (and the parallel functions under it) into every kernel that multiplies, and Numba optimizes a
-# kernel's module again with all it links (an MNIST MLP's training step compiled in 8.1 s, against 4.5 s).
+# kernel's module again with all it links (an MNIST MLP's first epoch, compile included: 8.1 s against 6.3 s;
+# an LSTM's 26.2 s against 16.5 s).
 _SPLIT_SYMBOL = "kgraph_sgemm_split"
 _sgemm_split_symbol = types.ExternalFunction(_SPLIT_SYMBOL, _SPLIT_SIGNATURE)
 _split_product = []  # the compiled C callable, once made (held: its address must stay valid)
