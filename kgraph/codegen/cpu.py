@@ -123,17 +123,17 @@ def gemms_split(graph: Graph) -> bool:
     training batch), when the largest is worth splitting (SPLIT_MIN_MNK multiply-adds). Then the whole
     program runs on Numba's threads, with BLAS on one (codegen/threads.py). Programs for fewer rows (predict
     latency) keep OpenBLAS's threads, which also split a matrix-vector product."""
-    if graph.memory.batch_size < threads.SPLIT_MIN_BATCH:
+    batch = graph.memory.batch_size
+    if batch < threads.SPLIT_MIN_BATCH:
         return False
     largest = 0
     for kernel in graph.fusion.kernels:
         if kernel.anchor is None:
             continue
         node = graph.node(kernel.anchor)
-        a = [graph.memory.batch_size if d is None else d for d in graph.type(node.inputs[0]).shape]
-        out = [graph.memory.batch_size if d is None else d for d in node.type.shape]
+        a = graph.type(node.inputs[0]).concrete_shape(batch)
         depth = a[-2] if node.attrs.get("transpose_a", False) else a[-1]
-        largest = max(largest, int(np.prod(out, dtype=np.int64)) * depth)
+        largest = max(largest, node.type.size(batch) * depth)
     return largest >= threads.SPLIT_MIN_MNK
 
 
@@ -141,14 +141,14 @@ def program_source(graph: Graph, layout: ProgramLayout, title: str) -> str:
     """The whole module: kernels, `step(store, consts, arena, in_0.., n)` and `run_loop(...)`."""
     views = _Views(graph, layout)
     parts = [HEADER.format(title=title, helpers=_HELPERS)]
-    split = gemms_split(graph)
+    products_split = gemms_split(graph)
     opaque = {
-        k.name: opaque_kernel_source(graph, k, "cpu", split)
+        k.name: opaque_kernel_source(graph, k, "cpu", products_split)
         for k in graph.fusion.kernels
         if k.kind == "opaque"
     }
     # A recurrent scan over SPLIT_MIN_BATCH rows or more splits across Numba's threads (its writer decides).
-    split = split or any(PARALLEL_JIT in source for source, _, _ in opaque.values())
+    split = products_split or any(PARALLEL_JIT in source for source, _, _ in opaque.values())
     parts.append(f"SPLITS_WORK = {split}  # kernels split work across Numba's threads; BLAS runs on one\n")
     calls = []
     for kernel in graph.fusion.kernels:

@@ -136,24 +136,22 @@ def _batch_layout(shapes, out_shape, attrs) -> tuple[dict, list]:
 def _batch_cpu(name, shapes, out_shape, attrs):
     z, views = _batch_layout(shapes, out_shape, attrs)
     if attrs.get("split", False):  # the program runs BLAS on one thread: a large slice splits across Numba's
-        source = f"""def {name}(a0, a1, out, n):
-    for s in range(out.shape[0] // {z["o_size"]}):
-        sgemm_split(
+        call = f"""sgemm_split(
             {z["ta"]}, {z["tb"]}, {z["m"]}, {z["n"]}, {z["k"]},
             a0, s * {z["a_size"]}, {z["lda"]}, a1, s * {z["b_size"]}, {z["ldb"]},
             f32(0.0), out, s * {z["o_size"]}, {z["n"]},
-        )
-"""
-        return source, views
-    flags = f"{_ROW_MAJOR}, {_TRANS if z['ta'] else _NO_TRANS}, {_TRANS if z['tb'] else _NO_TRANS}"
-    source = f"""def {name}(a0, a1, out, n):
-    for s in range(out.shape[0] // {z["o_size"]}):
-        sgemm(
+        )"""
+    else:
+        flags = f"{_ROW_MAJOR}, {_TRANS if z['ta'] else _NO_TRANS}, {_TRANS if z['tb'] else _NO_TRANS}"
+        call = f"""sgemm(
             {flags}, {z["m"]}, {z["n"]}, {z["k"]}, f32(1.0),
             ptr(view(a0, s * {z["a_size"]}, (1,))), {z["lda"]},
             ptr(view(a1, s * {z["b_size"]}, (1,))), {z["ldb"]},
             f32(0.0), ptr(view(out, s * {z["o_size"]}, (1,))), {z["n"]},
-        )
+        )"""
+    source = f"""def {name}(a0, a1, out, n):
+    for s in range(out.shape[0] // {z["o_size"]}):
+        {call}
 """
     return source, views
 
