@@ -1,6 +1,9 @@
 """The CPU kernels of the window ops against their numpy definitions, over geometries that exercise each
 branch: rows of taps inside the image, rows cut by the padding, padded rows, strides, dilation, 1-D."""
 
+import functools
+
+import numba
 import numpy as np
 import pytest
 
@@ -26,3 +29,41 @@ def test_cpu_patches_match_numpy(image, window, strides, dilation, padding):
 
     expected = run_traced(program, x, backend="numpy")
     np.testing.assert_array_equal(run_traced(program, x, backend="cpu"), expected)
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two Numba threads")
+def test_window_kernels_of_a_splitting_program_run_in_blocks_of_images(monkeypatch):
+    """In a program on Numba's threads every window kernel runs its images in blocks, one per thread (7 images
+    of 24 x 24 x 20 exceed SPLIT_MIN_ELEMENTS: blocks of 3 and 4 images); the results are numpy's."""
+    from kgraph import testing
+    from kgraph.codegen import cpu
+    from kgraph.ir.registry import get_op
+    from kgraph.runtime.program import CompiledProgram
+
+    geometry = {"window": (3, 3), "strides": (2, 2), "dilation": (1, 1), "padding": ((1, 1), (1, 1))}
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(7, 24, 24, 20)).astype(np.float32)
+    g = rng.normal(size=(7, 12, 12, 20)).astype(np.float32)
+    g_patches = rng.normal(size=(7, 12, 12, 180)).astype(np.float32)
+
+    def program(x, g, g_patches):
+        return (
+            emit("patches", x, **geometry),
+            emit("max_pool", x, **geometry),
+            emit("avg_pool", x, **geometry),
+            emit("patches_grad", g_patches, spatial=(24, 24), **geometry),
+            emit("max_pool_grad", x, g, **geometry),
+            emit("avg_pool_grad", g, spatial=(24, 24), **geometry),
+        )
+
+    expected = run_traced(program, x, g, g_patches, backend="numpy")
+    monkeypatch.setattr(cpu, "gemms_split", lambda graph: True)
+    monkeypatch.setattr(testing, "CompiledProgram", functools.partial(CompiledProgram, threads=2))
+    for want, got in zip(expected, run_traced(program, x, g, g_patches, backend="cpu"), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    writer = get_op("max_pool").lowerings["cpu"]
+    source, _ = writer("k0_max_pool", [(None, 24, 24, 20)], (None, 12, 12, 20), {**geometry, "split": True})
+    assert (
+        "parallel=True" in source
+        and "k0_max_pool_images(view(a0, lo * 11520, (hi - lo, 24, 24, 20))" in source
+    )
