@@ -283,7 +283,6 @@ class _Plan:
 
 # One flat fill (a memset): a loop per axis over the 4-D view ran several times slower.
 _ZERO_IMAGE = "    view(out, 0, (out.size,))[:] = f32(0.0)\n"
-_SET_CHANNELS = "                for c in range(out.shape[3]):\n                    out[b, oh, ow, c] = {}\n"
 _EACH_WINDOW = """    for b in range(a0.shape[0]):
         for oh in range(OH):
             for ow in range(OW):
@@ -292,6 +291,13 @@ _EACH_WINDOW = """    for b in range(a0.shape[0]):
 
 def _each_window(plan: _Plan) -> str:
     return _EACH_WINDOW.replace("OH", str(plan.OH)).replace("OW", str(plan.OW))
+
+
+def _each_channel(plan: _Plan, first: str) -> str:
+    """A loop over the channels of window (oh, ow), opening with `first`. Pooling kernels walk a channel's
+    taps with the channel loop outside: its running value stays in a register, and the loop still vectorizes
+    (max pooling 2.3-6x faster than updating `out` tap by tap, its gradient 3x)."""
+    return f"                for c in range({plan.C}):\n{_indent(first, 5)}\n"
 
 
 def _patches_cpu(name, shapes, out_shape, attrs):
@@ -358,50 +364,54 @@ for c in range({p.C}):
 def _max_pool_cpu(name, shapes, out_shape, attrs):
     (x,) = shapes
     p = _Plan(x[1:-1], x[-1], attrs)
-    # `v != v` carries a NaN through, as lax.max does; a select rather than a branch, so that it vectorizes.
-    body = f"""for c in range({p.C}):
-    v = a0[b, ih, iw, c]
-    m = out[b, oh, ow, c]
-    out[b, oh, ow, c] = v if v > m or v != v else m"""
-    init = _SET_CHANNELS.format("f32(-np.inf)")
-    source = f"def {name}(a0, out, n):\n{_each_window(p)}{init}{p.taps(body, 4)}"
+    # `v != v` carries a NaN through, as lax.max does.
+    body = """v = a0[b, ih, iw, c]
+m = v if v > m or v != v else m"""
+    source = (
+        f"def {name}(a0, out, n):\n{_each_window(p)}{_each_channel(p, 'm = f32(-np.inf)')}"
+        f"{p.taps(body, 5)}                    out[b, oh, ow, c] = m\n"
+    )
     return source, [p.image(x[0]), p.grid(x[0])]
 
 
 def _max_pool_grad_cpu(name, shapes, out_shape, attrs):
     x, g = shapes
     p = _Plan(x[1:-1], x[-1], attrs)
-    # Two passes over each window, both branch-free over the channels so that they vectorize: find each
-    # channel's first maximal tap (`arg`, as a float32 tap number), then add the gradient where it is.
+    # For each channel of a window: find its first maximal tap (`arg`, a float32 tap number), then route the
+    # gradient there.
     find = f"""t = f32(i * {p.KW} + j)
-for c in range({p.C}):
-    v = a0[b, ih, iw, c]
-    take = v > best[c] or arg[c] < f32(0.0)
-    best[c] = v if take else best[c]
-    arg[c] = t if take else arg[c]"""
+v = a0[b, ih, iw, c]
+take = v > best or arg < f32(0.0)
+best = v if take else best
+arg = t if take else arg"""
+    # Windows that never share a pixel (2 x 2 pooling, stride 2) write each of theirs once: no accumulating,
+    # and no zero fill where they tile the whole image.
+    apart = p.DH == p.DW == 1 and p.SH >= p.KH and p.SW >= p.KW
     route = f"""t = f32(i * {p.KW} + j)
-for c in range({p.C}):
-    out[b, ih, iw, c] += a1[b, oh, ow, c] if arg[c] == t else f32(0.0)"""
+out[b, ih, iw, c] {"=" if apart else "+="} grad if arg == t else f32(0.0)"""
     source = (
-        f"def {name}(a0, a1, out, n):\n{_ZERO_IMAGE}"
-        f"    best = np.empty({p.C}, np.float32)\n    arg = np.empty({p.C}, np.float32)\n"
-        f"{_each_window(p)}"
-        f"                for c in range({p.C}):\n"
-        "                    best[c] = f32(-np.inf)\n"
-        "                    arg[c] = f32(-1.0)\n"
-        f"{p.taps(find, 4)}{p.taps(route, 4)}"
+        f"def {name}(a0, a1, out, n):\n{'' if apart and _tiled(p) else _ZERO_IMAGE}"
+        f"{_each_window(p)}{_each_channel(p, 'best = f32(-np.inf)' + chr(10) + 'arg = f32(-1.0)')}"
+        f"{p.taps(find, 5)}                    grad = a1[b, oh, ow, c]\n{p.taps(route, 5)}"
     )
     return source, [p.image(x[0]), p.grid(x[0]), p.image(x[0])]
+
+
+def _tiled(p: _Plan) -> bool:
+    """Whether the windows' taps reach every pixel of the image."""
+    rows = {oh * p.SH - p.PT + i * p.DH for oh in range(p.OH) for i in range(p.KH)}
+    cols = {ow * p.SW - p.PL + j * p.DW for ow in range(p.OW) for j in range(p.KW)}
+    return set(range(p.H)) <= rows and set(range(p.W)) <= cols
 
 
 def _real_taps_source(p: _Plan) -> str:
     """The number of real taps of window (oh, ow): rows in range times columns in range."""
     return (
         f"                rows = 0\n                for i in range({p.KH}):\n"
-        f"                    ih = oh * {p.SH} - {p.PT} + i\n"
+        f"                    ih = oh * {p.SH} - {p.PT} + i * {p.DH}\n"
         f"                    rows += 1 if ih >= 0 and ih < {p.H} else 0\n"
         f"                cols = 0\n                for j in range({p.KW}):\n"
-        f"                    iw = ow * {p.SW} - {p.PL} + j\n"
+        f"                    iw = ow * {p.SW} - {p.PL} + j * {p.DW}\n"
         f"                    cols += 1 if iw >= 0 and iw < {p.W} else 0\n"
         "                scale = f32(1.0) / f32(rows * cols)\n"
     )
@@ -410,17 +420,18 @@ def _real_taps_source(p: _Plan) -> str:
 def _avg_pool_cpu(name, shapes, out_shape, attrs):
     (x,) = shapes
     p = _Plan(x[1:-1], x[-1], attrs)
-    body = """for c in range(out.shape[3]):
-    out[b, oh, ow, c] += a0[b, ih, iw, c]"""
-    init = _SET_CHANNELS.format("f32(0.0)")
-    scale = "                for c in range(out.shape[3]):\n                    out[b, oh, ow, c] *= scale\n"
-    source = f"def {name}(a0, out, n):\n{_each_window(p)}{_real_taps_source(p)}{init}{p.taps(body, 4)}{scale}"
+    source = (
+        f"def {name}(a0, out, n):\n{_each_window(p)}{_real_taps_source(p)}{_each_channel(p, 's = f32(0.0)')}"
+        f"{p.taps('s += a0[b, ih, iw, c]', 5)}                    out[b, oh, ow, c] = s * scale\n"
+    )
     return source, [p.image(x[0]), p.grid(x[0])]
 
 
 def _avg_pool_grad_cpu(name, shapes, out_shape, attrs):
     (g,) = shapes
     p = _Plan(tuple(attrs["spatial"]), g[-1], attrs)
+    # Taps outside, channels inside: adding into `out` a channel at a time (as the forward pass reads) ran
+    # 2.6x slower, and so did this loop with the channel count inlined.
     body = """for c in range(out.shape[3]):
     out[b, ih, iw, c] += a0[b, oh, ow, c] * scale"""
     source = f"def {name}(a0, out, n):\n{_ZERO_IMAGE}{_each_window(p)}{_real_taps_source(p)}{p.taps(body, 4)}"
@@ -472,10 +483,10 @@ out[b, y, x, c] = acc
 def _window_scale(p: _Plan, oh: str, ow: str) -> str:
     return f"""rows = 0
 for i2 in range({p.KH}):
-    rows += 1 if 0 <= {oh} * {p.SH} - {p.PT} + i2 < {p.H} else 0
+    rows += 1 if 0 <= {oh} * {p.SH} - {p.PT} + i2 * {p.DH} < {p.H} else 0
 cols = 0
 for j2 in range({p.KW}):
-    cols += 1 if 0 <= {ow} * {p.SW} - {p.PL} + j2 < {p.W} else 0
+    cols += 1 if 0 <= {ow} * {p.SW} - {p.PL} + j2 * {p.DW} < {p.W} else 0
 scale = f32(1.0) / f32(rows * cols)
 """
 
