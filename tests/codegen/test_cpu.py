@@ -159,13 +159,14 @@ def test_compiled_equals_eager_on_awkward_shapes(name):
         np.testing.assert_allclose(got, expected, rtol=1e-5, err_msg=backend)
 
 
+@pytest.mark.parametrize("depth,width", [(512, 256), (9, 32), (64, 1)])
 @pytest.mark.parametrize("batch_size", [1, 2, 3])
-def test_one_row_products_match_numpy(batch_size):
+def test_one_row_products_match_numpy(batch_size, depth, width):
     """A batch of one row takes sgemv, larger batches sgemm; batch size 2 over 3 rows runs both."""
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(3, 512)).astype(np.float32)
-    w = rng.normal(size=(512, 256)).astype(np.float32)
-    b = rng.normal(size=(256,)).astype(np.float32)
+    x = rng.normal(size=(3, depth)).astype(np.float32)
+    w = rng.normal(size=(depth, width)).astype(np.float32)
+    b = rng.normal(size=(width,)).astype(np.float32)
     got = run_traced(lambda x: ops.relu(ops.matmul(x, w) + b), x, backend="cpu", batch_size=batch_size)
     np.testing.assert_allclose(got, np.maximum(x @ w + b, 0), rtol=1e-5, atol=1e-4)
 
