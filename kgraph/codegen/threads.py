@@ -85,35 +85,35 @@ def _sgemm_at(ta, tb, m, n, k, a, ia, lda, b, ib, ldb, beta, c, ic, ldc):
     )  # fmt: skip
 
 
+# How `_sgemm_parts` splits a product: by rows of C, by its columns, or along the shared dimension.
+BY_ROWS, BY_COLUMNS, BY_DEPTH = 0, 1, 2
+
+
 @njit(cache=True, nogil=True, parallel=True)
-def _sgemm_parts(ta, tb, m, n, k, a, ia, lda, b, ib, ldb, beta, c, ic, ldc, parts, by_rows):
+def _sgemm_parts(ta, tb, m, n, k, a, ia, lda, b, ib, ldb, beta, c, ic, ldc, parts, axis):
+    """C = op(A) @ op(B) + beta * C as `parts` products, one per thread, over slices of `axis`. Along the
+    shared dimension the first slice accumulates into C, the others into partial sums added to C afterwards.
+    One parallel function for the three ways: each costs ~1.5 s to compile."""
+    partial = np.empty((parts - 1) * m * n if axis == BY_DEPTH else 0, np.float32)
     for p in prange(parts):
-        if by_rows:  # rows lo..hi of C: rows of op(A)
+        if axis == BY_ROWS:  # rows lo..hi of C: rows of op(A)
             lo, hi = p * m // parts, (p + 1) * m // parts
             a_at = ia + (lo if ta else lo * lda)
             _sgemm_at(ta, tb, hi - lo, n, k, a, a_at, lda, b, ib, ldb, beta, c, ic + lo * ldc, ldc)
-        else:  # columns lo..hi of C: columns of op(B)
+        elif axis == BY_COLUMNS:  # columns lo..hi of C: columns of op(B)
             lo, hi = p * n // parts, (p + 1) * n // parts
             b_at = ib + (lo * ldb if tb else lo)
             _sgemm_at(ta, tb, m, hi - lo, k, a, ia, lda, b, b_at, ldb, beta, c, ic + lo, ldc)
-
-
-@njit(cache=True, nogil=True, parallel=True)
-def _sgemm_depth_parts(ta, tb, m, n, k, a, ia, lda, b, ib, ldb, beta, c, ic, ldc, parts):
-    """C = op(A) @ op(B) + beta * C as `parts` products over slices of the shared dimension: the first
-    accumulates into C, the others into partial sums added to C afterwards."""
-    partial = np.empty((parts - 1) * m * n, np.float32)
-    for p in prange(parts):
-        lo, hi = p * k // parts, (p + 1) * k // parts
-        a_at = ia + (lo * lda if ta else lo)
-        b_at = ib + (lo if tb else lo * ldb)
-        if p == 0:
-            _sgemm_at(ta, tb, m, n, hi - lo, a, a_at, lda, b, b_at, ldb, beta, c, ic, ldc)
         else:
-            _sgemm_at(
-                ta, tb, m, n, hi - lo, a, a_at, lda, b, b_at, ldb, f32(0.0), partial, (p - 1) * m * n, n
-            )
-    for p in range(parts - 1):
+            lo, hi = p * k // parts, (p + 1) * k // parts
+            a_at = ia + (lo * lda if ta else lo)
+            b_at = ib + (lo if tb else lo * ldb)
+            if p == 0:
+                _sgemm_at(ta, tb, m, n, hi - lo, a, a_at, lda, b, b_at, ldb, beta, c, ic, ldc)
+            else:
+                at = (p - 1) * m * n
+                _sgemm_at(ta, tb, m, n, hi - lo, a, a_at, lda, b, b_at, ldb, f32(0.0), partial, at, n)
+    for p in range(parts - 1 if axis == BY_DEPTH else 0):
         for i in range(m):
             for j in range(n):
                 c[ic + i * ldc + j] += partial[(p * m + i) * n + j]
@@ -128,17 +128,13 @@ def _sgemm_split_arrays(ta, tb, m, n, k, a, ia, lda, b, ib, ldb, beta, c, ic, ld
     shared dimension when it dwarfs both (a weight gradient summed over thousands of rows), at the price of
     adding up partial products.
     """
-    if k >= DEPTH_SPLIT_RATIO * max(m, n):
-        parts = row_parts(k, m * n)
-        if parts > 1:
-            _sgemm_depth_parts(ta, tb, m, n, k, a, ia, lda, b, ib, ldb, beta, c, ic, ldc, parts)
-            return
-    by_rows = m >= n
-    parts = row_parts(m, n * k) if by_rows else row_parts(n, m * k)
+    axis, parts = BY_DEPTH, row_parts(k, m * n) if k >= DEPTH_SPLIT_RATIO * max(m, n) else 1
+    if parts == 1:
+        axis, parts = (BY_ROWS, row_parts(m, n * k)) if m >= n else (BY_COLUMNS, row_parts(n, m * k))
     if parts == 1:
         _sgemm_at(ta, tb, m, n, k, a, ia, lda, b, ib, ldb, beta, c, ic, ldc)
-    else:
-        _sgemm_parts(ta, tb, m, n, k, a, ia, lda, b, ib, ldb, beta, c, ic, ldc, parts, by_rows)
+    else:  # one call: each call site with its own constant axis compiled the parallel function again
+        _sgemm_parts(ta, tb, m, n, k, a, ia, lda, b, ib, ldb, beta, c, ic, ldc, parts, axis)
 
 
 _i32, _f32p = types.int32, types.CPointer(types.float32)

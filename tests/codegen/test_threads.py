@@ -59,12 +59,11 @@ def test_split_gemm_matches_numpy(ta, tb, split):
         c.ravel(),
         2,
     )
-    if split == "depth":
-        threads._sgemm_depth_parts(*args, c.shape[1], 3)
-    elif split == "chosen":
+    if split == "chosen":
         threads.sgemm_split(*args, c.shape[1])
     else:
-        threads._sgemm_parts(*args, c.shape[1], 3, split == "rows")
+        axis = {"rows": threads.BY_ROWS, "columns": threads.BY_COLUMNS, "depth": threads.BY_DEPTH}[split]
+        threads._sgemm_parts(*args, c.shape[1], 3, axis)
     np.testing.assert_allclose(c[:, 2 : n + 2], expected, rtol=1e-4, atol=1e-4)
 
 
