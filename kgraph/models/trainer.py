@@ -14,10 +14,18 @@ import numpy as np
 
 from kgraph import callbacks as callbacks_module
 from kgraph import optimizers as optimizers_module
+from kgraph.codegen.threads import SPLIT_MIN_BATCH
 from kgraph.models import data as data_utils
 from kgraph.models.compile_utils import CompiledLoss, CompiledMetrics, resolve_loss
 from kgraph.models.custom_step import KerasStepAPI, custom_step_graph
-from kgraph.models.programs import ModelState, build_program, predict_graph, test_graph, train_graph
+from kgraph.models.programs import (
+    ModelState,
+    build_program,
+    predict_graph,
+    predict_rows,
+    test_graph,
+    train_graph,
+)
 from kgraph.runtime.store import VariableStore
 
 _TARGET_SECONDS_PER_CALL = 0.05  # how long one native call may run before the progress bar updates
@@ -33,6 +41,7 @@ class Trainer(KerasStepAPI):
 
     def _reset_compiled_programs(self) -> None:
         self._programs: dict = {}
+        self._predict_rows: dict = {}  # the most rows each predict program runs at a time
         self._state: ModelState | None = None
         self._predict_store: VariableStore | None = None
 
@@ -121,7 +130,13 @@ class Trainer(KerasStepAPI):
         return store.array, store.layout
 
     def _program(self, kind: str, batch_size: int, x_shapes, y_shapes=(), weighted: bool = False):
+        """The compiled program for `batch_size` rows a batch: one that runs as many or more, or a new one.
+        Predicting runs a large batch a part at a time (`predict_rows`), and a few rows (latency, on
+        OpenBLAS's threads) with a program of their own, not with one sized for thousands."""
         key = (kind, tuple(x_shapes), tuple(y_shapes), weighted)
+        if kind == "predict":
+            key += (batch_size < SPLIT_MIN_BATCH,)
+            batch_size = min(batch_size, self._predict_rows.get(key, batch_size))
         program = self._programs.get(key)
         if program is None or program.batch_size < batch_size:
             if kind in ("train", "test") and self._overrides(f"{kind}_step"):
@@ -132,6 +147,8 @@ class Trainer(KerasStepAPI):
                 graph = test_graph(self, self._state, x_shapes, y_shapes, weighted)
             else:
                 graph = predict_graph(self, x_shapes)
+                self._predict_rows[key] = predict_rows(graph)
+                batch_size = min(batch_size, self._predict_rows[key])
             _, layout = self._store_array()
             program = build_program(graph, layout, batch_size, f"{self.name} {kind} step")
             self._programs[key] = program
@@ -393,7 +410,7 @@ class Trainer(KerasStepAPI):
             [a.reshape(total, -1) for a in xs],
             program.identity_order(total),
             0,
-            data_utils.num_batches(total, batch_size),
+            data_utils.num_batches(total, program.batch_size),
             results,
         )
         if nan_row >= 0:  # the compiled loop checks the rows it copies

@@ -62,6 +62,23 @@ def test_predict_equals_the_eager_forward_pass():
     np.testing.assert_allclose(model(x.astype(np.float64)), eager, rtol=1e-5, atol=1e-7)
 
 
+def test_a_large_predict_runs_in_parts_and_a_few_rows_get_a_program_of_their_own(monkeypatch):
+    """Rows beyond `predict_rows` (here SPLIT_MIN_BATCH = 64: no budget) run a part at a time, the last part
+    short; a one-row call afterwards compiles its own program rather than reuse one sized for many."""
+    from kgraph.models import programs
+
+    monkeypatch.setattr(programs, "PREDICT_BATCH_BYTES", 0)
+    x, _, _ = _data(150)
+    model = _model()
+    eager = x
+    for layer in model.layers:
+        eager = layer(eager)
+    np.testing.assert_allclose(model.predict_on_batch(x), eager, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(model(x[:1]), eager[:1], rtol=1e-5, atol=1e-7)
+    sizes = sorted(program.batch_size for program in model._programs.values())
+    assert sizes == [1, 64], sizes
+
+
 def test_on_batch_methods():
     x, y, _ = _data(32)
     model = _model()
