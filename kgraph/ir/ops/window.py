@@ -389,9 +389,10 @@ arg = t if take else arg"""
     apart = p.DH == p.DW == 1 and p.SH >= p.KH and p.SW >= p.KW
     route = f"""t = f32(i * {p.KW} + j)
 out[b, ih, iw, c] {"=" if apart else "+="} grad if arg == t else f32(0.0)"""
+    start = "best = f32(-np.inf)\narg = f32(-1.0)"
     source = (
         f"def {name}(a0, a1, out, n):\n{'' if apart and _tiled(p) else _ZERO_IMAGE}"
-        f"{_each_window(p)}{_each_channel(p, 'best = f32(-np.inf)' + chr(10) + 'arg = f32(-1.0)')}"
+        f"{_each_window(p)}{_each_channel(p, start)}"
         f"{p.taps(find, 5)}                    grad = a1[b, oh, ow, c]\n{p.taps(route, 5)}"
     )
     return source, [p.image(x[0]), p.grid(x[0]), p.image(x[0])]
