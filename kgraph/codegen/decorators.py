@@ -1,6 +1,21 @@
-"""How generated CPU functions are decorated: one place for the program, loop and recurrent-walk writers."""
+"""How generated CPU functions are decorated, and how a parallel one splits its work: one place for the
+program, loop, window, gather and recurrent-walk writers."""
 
 # No nnan/ninf (NaN checks must work) and no reassoc/arcp: reassociating `a*k + -1e10*(1-k)` cancels to 0.
 FASTMATH = "{'nsz', 'contract'}"
 JIT = f"@njit(cache=True, nogil=True, error_model='numpy', fastmath={FASTMATH})"
 PARALLEL_JIT = JIT.replace("@njit(", "@njit(parallel=True, ")
+# Zeroes a kernel's output as one flat fill (a memset): a loop per axis ran several times slower (a 10 MB
+# embedding gradient zeroed in two blocks: 800 us against 183).
+ZERO_OUT = "    view(out, 0, (out.size,))[:] = f32(0.0)\n"
+
+
+def blocks_source(parts: str, units: str, call: str) -> list[str]:
+    """Lines of a parallel function running `call` (source that reads `lo` and `hi`) on `parts` blocks of
+    `units` rows (or columns), one block per Numba thread."""
+    return [
+        f"    parts = {parts}",
+        "    for p in prange(parts):",
+        f"        lo, hi = p * {units} // parts, (p + 1) * {units} // parts",
+        f"        {call}",
+    ]

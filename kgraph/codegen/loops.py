@@ -19,7 +19,7 @@ from functools import cached_property
 import numpy as np
 
 from kgraph.codegen.blas import NO_TRANS, ROW_MAJOR, TRANS
-from kgraph.codegen.decorators import JIT, PARALLEL_JIT
+from kgraph.codegen.decorators import JIT, PARALLEL_JIT, blocks_source
 from kgraph.codegen.threads import SPLIT_MIN_ELEMENTS
 from kgraph.ir.graph import Graph
 from kgraph.ir.registry import get_op
@@ -322,10 +322,11 @@ class _LoopWriter:
         views = ", ".join(f"view({a}, {', '.join(block[k])})" if k in block else a for a, k in kinds.items())
         return [
             *head,
-            f"    parts = {'loop_parts(R, C)' if by_rows else 'loop_parts(C, 1)'}",
-            "    for p in prange(parts):",
-            f"        lo, hi = p * {units} // parts, (p + 1) * {units} // parts",
-            f"        {name}_block({views}, {scalars}{'hi - lo' if by_rows else '1'}, n)",
+            *blocks_source(
+                "loop_parts(R, C)" if by_rows else "loop_parts(C, 1)",
+                units,
+                f"{name}_block({views}, {scalars}{'hi - lo' if by_rows else '1'}, n)",
+            ),
             *self.prologue_stores(prologue),
             "",
             "",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 
-from kgraph.codegen.decorators import JIT, PARALLEL_JIT
+from kgraph.codegen.decorators import JIT, PARALLEL_JIT, blocks_source
 from kgraph.codegen.threads import SPLIT_MIN_BATCH
 from kgraph.ir.ops.recurrent_layout import layout
 from kgraph.ir.types import element_count_source
@@ -145,10 +145,11 @@ def _split_by_rows(walk, shared: set[int]):
             entry = [
                 PARALLEL_JIT,
                 head,
-                f"    parts = max(1, min(thread_count(), n // {SPLIT_MIN_BATCH // 2}))",
-                "    for p in prange(parts):",
-                "        lo, hi = p * n // parts, (p + 1) * n // parts",
-                f"        {name}_rows({', '.join(sliced)}, hi - lo)",
+                *blocks_source(
+                    f"max(1, min(thread_count(), n // {SPLIT_MIN_BATCH // 2}))",
+                    "n",
+                    f"{name}_rows({', '.join(sliced)}, hi - lo)",
+                ),
             ]
         return "\n".join(entry) + f"\n\n\n{JIT}\n{source}", views
 

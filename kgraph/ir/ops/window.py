@@ -24,7 +24,7 @@ import re
 
 import numpy as np
 
-from kgraph.codegen.decorators import JIT, PARALLEL_JIT
+from kgraph.codegen.decorators import JIT, PARALLEL_JIT, ZERO_OUT, blocks_source
 from kgraph.ir.builder import emit
 from kgraph.ir.registry import OpDef, infer_error, register
 from kgraph.ir.types import TensorType, element_count_source, format_shape
@@ -281,8 +281,6 @@ class _Plan:
         )
 
 
-# One flat fill (a memset): a loop per axis over the 4-D view ran several times slower.
-_ZERO_IMAGE = "    view(out, 0, (out.size,))[:] = f32(0.0)\n"
 _EACH_WINDOW = """    for b in range(a0.shape[0]):
         for oh in range(OH):
             for ow in range(OW):
@@ -357,7 +355,7 @@ def _patches_grad_cpu(name, shapes, out_shape, attrs):
     body = f"""k = (i * {p.KW} + j) * {p.C}
 for c in range({p.C}):
     out[b, ih, iw, c] += a0[b, oh, ow, k + c]"""
-    source = f"def {name}(a0, out, n):\n{_ZERO_IMAGE}{_each_window(p)}{p.taps(body, 4)}"
+    source = f"def {name}(a0, out, n):\n{ZERO_OUT}{_each_window(p)}{p.taps(body, 4)}"
     return source, [p.grid(g[0], g[-1]), p.image(g[0])]
 
 
@@ -391,7 +389,7 @@ arg = t if take else arg"""
 out[b, ih, iw, c] {"=" if apart else "+="} grad if arg == t else f32(0.0)"""
     start = "best = f32(-np.inf)\narg = f32(-1.0)"
     source = (
-        f"def {name}(a0, a1, out, n):\n{'' if apart and _tiled(p) else _ZERO_IMAGE}"
+        f"def {name}(a0, a1, out, n):\n{'' if apart and _tiled(p) else ZERO_OUT}"
         f"{_each_window(p)}{_each_channel(p, start)}"
         f"{p.taps(find, 5)}                    grad = a1[b, oh, ow, c]\n{p.taps(route, 5)}"
     )
@@ -435,7 +433,7 @@ def _avg_pool_grad_cpu(name, shapes, out_shape, attrs):
     # 2.6x slower, and so did this loop with the channel count inlined.
     body = """for c in range(out.shape[3]):
     out[b, ih, iw, c] += a0[b, oh, ow, c] * scale"""
-    source = f"def {name}(a0, out, n):\n{_ZERO_IMAGE}{_each_window(p)}{_real_taps_source(p)}{p.taps(body, 4)}"
+    source = f"def {name}(a0, out, n):\n{ZERO_OUT}{_each_window(p)}{_real_taps_source(p)}{p.taps(body, 4)}"
     return source, [p.grid(g[0]), p.image(g[0])]
 
 
@@ -604,18 +602,18 @@ def _by_images(writer):
         params = header[header.index("(") + 1 : header.index(")")].split(", ")  # the arrays, then n
         arrays = zip(params[:-1], per_image, strict=True)
         blocks = [f"view({a}, lo * {size}, {shape})" for a, (size, shape) in arrays]
-        split = f"""{PARALLEL_JIT}
-def {name}({", ".join(params)}):
-    parts = loop_parts(n, {max(size for size, _ in per_image)})
-    for p in prange(parts):
-        lo, hi = p * n // parts, (p + 1) * n // parts
-        {name}_images({", ".join(blocks)}, hi - lo)
-
-
-{JIT}
-def {name}_images({", ".join(params)}):
-{body}"""
-        return split, arg_shapes
+        call = f"{name}_images({', '.join(blocks)}, hi - lo)"
+        split = [
+            PARALLEL_JIT,
+            f"def {name}({', '.join(params)}):",
+            *blocks_source(f"loop_parts(n, {max(size for size, _ in per_image)})", "n", call),
+            "",
+            "",
+            JIT,
+            f"def {name}_images({', '.join(params)}):",
+            body,
+        ]
+        return "\n".join(split), arg_shapes
 
     return write
 
