@@ -30,6 +30,9 @@ def helpers_digest(*modules: ModuleType) -> str:
     return digest.hexdigest()[:16]
 
 
+SHARED_NAME = "kg_kernel"  # a shared kernel's name in its own module (its helpers: kg_kernel_rows, ...)
+
+
 def module_name(source: str) -> str:
     return "kg_" + hashlib.sha256(source.encode()).hexdigest()[:20]
 
@@ -48,8 +51,19 @@ def load_source(source: str) -> ModuleType:
         with os.fdopen(fd, "w") as f:
             f.write(source)
         os.replace(tmp, path)
+    return _import(name, path)
+
+
+def _import(name: str, path: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def shared_kernel(name: str):
+    """The kernel of the generated module `name` (codegen/cpu.py), which a program's module binds to the
+    kernel's name there: its source was written by `load_source` before the program's."""
+    module = sys.modules.get(name) or _import(name, os.path.join(config.cache_dir(), name + ".py"))
+    return getattr(module, SHARED_NAME)

@@ -1,7 +1,7 @@
 """The CUDA program: every kernel of the fused graph as `numba.cuda` source, and a host plan launching them.
 
-One generated module per program, like the CPU's (named by the hash of its source, loaded by `cache`). It
-holds the kernels and one host function,
+One generated module per program (named by the hash of its source, loaded by `cache`; the CPU's shares its
+kernels between programs, a module each). It holds the kernels and one host function,
 
     plan(n, store, consts, arena, scratch, cursor, stream) -> [(launch, args), ...]
 

@@ -18,13 +18,17 @@ from kgraph.runtime.interpreter import Context, evaluate
 
 
 class CompiledProgram:
-    """The Numba backend: one generated module per program, loaded from the disk cache when unchanged."""
+    """The Numba backend: a generated module per program and per kernel (codegen/cpu.py), loaded from the disk
+    cache when unchanged."""
 
     def __init__(self, graph: Graph, layout: ProgramLayout, title: str, threads: int = 1):
         self.graph, self.layout, self.threads = graph, layout, threads
         self.batch_size = graph.memory.batch_size
-        self.source = program_source(graph, layout, title)
-        self.module = load_source(self.source)
+        sources = program_source(graph, layout, title)
+        self.source = sources.text  # the program to read: every kernel under its name, step and run_loop
+        for kernel in sources.kernels:
+            load_source(kernel)
+        self.module = load_source(sources.module)
         self.splits_work = self.module.SPLITS_WORK  # which pool of threads the kernels run on
         self.arena = np.zeros(max(graph.memory.arena_size, 1), np.float32)
         self.consts = const_values(graph)

@@ -96,9 +96,11 @@ def test_a_changed_helper_makes_a_new_module(tmp_path, monkeypatch):
     graph, weights, inputs = mlp_training_graph(sizes=(4, 3), l2=0.0)
     planned = run_pipeline(graph, 2)
     layout = ProgramLayout(VariableStore(weights).layout, inputs, [])
-    source = cpu.program_source(planned, layout, "t")
+    sources = cpu.program_source(planned, layout, "t")
     monkeypatch.setattr(cpu, "_HELPERS", before)
-    assert cache.module_name(cpu.program_source(planned, layout, "t")) != cache.module_name(source)
+    again = cpu.program_source(planned, layout, "t")
+    for old, new in zip([sources.module, *sources.kernels], [again.module, *again.kernels], strict=True):
+        assert cache.module_name(new) != cache.module_name(old)
 
 
 def test_second_process_compiles_nothing(tmp_path):
@@ -119,6 +121,39 @@ def test_second_process_compiles_nothing(tmp_path):
     first, second = (r.stdout.split()[-2:] for r in runs)
     assert first == ["0", "1"], runs[0].stdout + runs[0].stderr
     assert second == ["1", "0"], runs[1].stdout + runs[1].stderr
+
+
+def test_programs_holding_the_same_kernel_share_its_compiled_code():
+    """Each kernel is a module named by the hash of its text: a second model of the same shapes (other layer
+    names, so another program module) binds the first's compiled kernels instead of compiling them again."""
+    import kgraph
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(7, 6)).astype(np.float32)
+    weights = [rng.normal(size=s).astype(np.float32) for s in [(6, 5), (5,), (5, 3), (3,)]]
+    expected = np.tanh(x @ weights[0] + weights[1]) @ weights[2] + weights[3]
+    programs = []
+    for name in ("first", "second"):
+        model = kgraph.Sequential(
+            [
+                kgraph.Input((6,)),
+                kgraph.layers.Dense(5, activation="tanh", name=f"{name}_hidden"),
+                kgraph.layers.Dense(3, name=f"{name}_out"),
+            ]
+        )
+        model.set_weights(weights)
+        np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+        (program,) = model._programs.values()
+        programs.append(program)
+    first, second = programs
+    assert first.module is not second.module and "second_hidden" in second.source
+    defined = re.findall(r"^def (k\d+\w*)\(", first.source, re.M)
+    kernels = [name for name in defined if hasattr(first.module, name)]  # not their helpers (`..._rows`)
+    assert kernels and all(getattr(second.module, k) is getattr(first.module, k) for k in kernels), kernels
+    for kernel in kernels:  # what a kernel's own module holds names no layer: it is the same text for any
+        with open(getattr(first.module, kernel).py_func.__code__.co_filename) as f:
+            text = f.read()
+        assert "first_" not in text and kernel not in text, text
 
 
 REGRESSIONS = {
