@@ -220,17 +220,26 @@ def program_source(graph: Graph, layout: ProgramLayout, title: str) -> ProgramSo
     )
 
 
+# Names that carry the IR's value ids (`v16` holds %16, `a14` reads it, `acc28` accumulates it) or argument
+# positions: a kernel's own module numbers them afresh, so a kernel is the same text in any graph.
+_NUMBERED = re.compile(r"\b(v|a|o|acc|rb|idx|lhs|rhs)\d+\b")
+
+
 def _shared_kernel(name: str, source: str) -> tuple[str, str]:
-    """A kernel's own module (its functions renamed from `name...` to `SHARED_NAME...`, the def line's
-    `# from <layers>` moved out, so that the same kernel from other layers is the same text) and the line
-    binding it to `name` in the program's module."""
-    renamed = re.sub(rf"\b{name}", SHARED_NAME, source)
-    origin = re.search(rf"^def {SHARED_NAME}\(.*\):(  # .*)$", renamed, re.M)
-    comment = origin.group(1) if origin else ""
-    if origin:
-        renamed = renamed.replace(origin.group(0), origin.group(0)[: -len(comment)])
-    text = KERNEL_HEADER.format(helpers=_HELPERS) + "\n\n" + renamed
-    return text, f'{name} = shared_kernel("{module_name(text)}"){comment}\n'
+    """A kernel's own module and the line binding it to `name` in the program's module.
+
+    The module holds the kernel in a form that names no layer and no value of the graph: its functions
+    renamed from `name...` to `SHARED_NAME...`, numbered names renumbered in order of appearance, comments
+    dropped (the def line's `# from <layers>` moves to the binding). The same kernel from another model is
+    then the same text, so the same module: compiled once.
+    """
+    origin = re.search(rf"^def {name}\(.*\):(  # .*)$", source, re.M)
+    text = re.sub(r"^[ \t]*#.*\n", "", re.sub(rf"\b{name}", SHARED_NAME, source), flags=re.M)
+    text = re.sub(r"[ \t]*#.*$", "", text, flags=re.M)
+    numbers: dict[str, str] = {}
+    text = _NUMBERED.sub(lambda m: numbers.setdefault(m[0], f"{m[1]}{len(numbers)}"), text)
+    text = KERNEL_HEADER.format(helpers=_HELPERS) + "\n\n" + text
+    return text, f'{name} = shared_kernel("{module_name(text)}"){origin[1] if origin else ""}\n'
 
 
 def _decorated(source: str) -> str:

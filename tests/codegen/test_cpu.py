@@ -124,8 +124,9 @@ def test_second_process_compiles_nothing(tmp_path):
 
 
 def test_programs_holding_the_same_kernel_share_its_compiled_code():
-    """Each kernel is a module named by the hash of its text: a second model of the same shapes (other layer
-    names, so another program module) binds the first's compiled kernels instead of compiling them again."""
+    """Each kernel is a module named by the hash of its text, which names no layer and no value id: a second
+    model of the same shapes (other layer names, a graph numbered from elsewhere, so another program
+    module) binds the first's compiled kernels instead of compiling them again."""
     import kgraph
 
     rng = np.random.default_rng(4)
@@ -134,26 +135,34 @@ def test_programs_holding_the_same_kernel_share_its_compiled_code():
     expected = np.tanh(x @ weights[0] + weights[1]) @ weights[2] + weights[3]
     programs = []
     for name in ("first", "second"):
-        model = kgraph.Sequential(
-            [
-                kgraph.Input((6,)),
-                kgraph.layers.Dense(5, activation="tanh", name=f"{name}_hidden"),
-                kgraph.layers.Dense(3, name=f"{name}_out"),
-            ]
-        )
+        inputs = kgraph.Input((6,))
+        hidden = kgraph.layers.Dense(5, activation="tanh", name=f"{name}_hidden")
+        outputs = kgraph.layers.Dense(3, name=f"{name}_out")
+        if name == "first":
+            model = kgraph.Model(inputs, outputs(hidden(inputs)))
+        else:  # an output traced first: the values of the same two layers get other ids
+            doubled = kgraph.layers.Rescaling(2.0)(inputs)
+            model = kgraph.Model(inputs, [doubled, outputs(hidden(inputs))])
         model.set_weights(weights)
-        np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+        predicted = model.predict(x, verbose=0)
+        predicted = predicted[1] if name == "second" else predicted
+        np.testing.assert_allclose(predicted, expected, rtol=1e-5, atol=1e-6)
         (program,) = model._programs.values()
         programs.append(program)
     first, second = programs
     assert first.module is not second.module and "second_hidden" in second.source
-    defined = re.findall(r"^def (k\d+\w*)\(", first.source, re.M)
-    kernels = [name for name in defined if hasattr(first.module, name)]  # not their helpers (`..._rows`)
-    assert kernels and all(getattr(second.module, k) is getattr(first.module, k) for k in kernels), kernels
-    for kernel in kernels:  # what a kernel's own module holds names no layer: it is the same text for any
-        with open(getattr(first.module, kernel).py_func.__code__.co_filename) as f:
+    numbered = [re.findall(r"# %(\d+) = matmul", p.source) for p in programs]
+    assert len(numbered[0]) == 2 and numbered[0] != numbered[1], numbered
+
+    def kernels(program):  # the kernels bound in the program's module (not their helpers, `..._rows`)
+        defined = re.findall(r"^def (k\d+\w*)\(", program.source, re.M)
+        return [getattr(program.module, k) for k in defined if hasattr(program.module, k)]
+
+    assert len(kernels(first)) == 2 and all(k in kernels(second) for k in kernels(first)), second.source
+    for kernel in kernels(first):
+        with open(kernel.py_func.__code__.co_filename) as f:
             text = f.read()
-        assert "first_" not in text and kernel not in text, text
+        assert "first_" not in text and "%" not in text and "k0_" not in text, text
 
 
 REGRESSIONS = {
