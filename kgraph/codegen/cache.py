@@ -51,10 +51,6 @@ def load_source(source: str) -> ModuleType:
         with os.fdopen(fd, "w") as f:
             f.write(source)
         os.replace(tmp, path)
-    return _import(name, path)
-
-
-def _import(name: str, path: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
@@ -64,6 +60,5 @@ def _import(name: str, path: str) -> ModuleType:
 
 def shared_kernel(name: str):
     """The kernel of the generated module `name` (codegen/cpu.py), which a program's module binds to the
-    kernel's name there: its source was written by `load_source` before the program's."""
-    module = sys.modules.get(name) or _import(name, os.path.join(config.cache_dir(), name + ".py"))
-    return getattr(module, SHARED_NAME)
+    kernel's name there: a program loads its kernels' modules (`load_source`) before its own."""
+    return getattr(sys.modules[name], SHARED_NAME)
