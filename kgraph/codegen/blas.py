@@ -36,7 +36,7 @@ def _find_blas() -> tuple[str, str]:
 BLAS_PATH, SGEMM_SYMBOL = _find_blas()
 llvm.load_library_permanently(BLAS_PATH)
 
-sgemm = types.ExternalFunction(
+openblas_sgemm = types.ExternalFunction(
     SGEMM_SYMBOL,
     types.void(_i32, _i32, _i32, _i32, _i32, _i32, _f32, _f32p, _i32, _f32p, _i32, _f32, _f32p, _i32),
 )
@@ -64,7 +64,7 @@ __all__ = [
     "blas_threads",
     "set_blas_threads",
     "set_blas_threads_to",
-    "sgemm",
+    "openblas_sgemm",
     "sgemv",
 ]
 

@@ -14,6 +14,7 @@ import tempfile
 from types import ModuleType
 
 from kgraph import config
+from kgraph.codegen.gemm import define_sgemm
 
 
 def helpers_digest(*modules: ModuleType) -> str:
@@ -42,6 +43,7 @@ def load_source(source: str) -> ModuleType:
     name = module_name(source)
     if name in sys.modules:
         return sys.modules[name]
+    define_sgemm()  # generated kernels call it by symbol
     folder = config.cache_dir()
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, name + ".py")

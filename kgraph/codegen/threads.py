@@ -25,7 +25,8 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 from numpy import float32 as f32
 
-from kgraph.codegen.blas import NO_TRANS, ROW_MAJOR, TRANS, set_blas_threads, sgemm
+from kgraph.codegen.blas import NO_TRANS, ROW_MAJOR, TRANS, set_blas_threads
+from kgraph.codegen.gemm import define_sgemm, sgemm
 from kgraph.codegen.intrinsics import ptr, view
 
 # A product splits from this many multiply-adds (~40 us on one core). OpenBLAS threads from 2**18, but a
@@ -165,6 +166,7 @@ def start_split_pool() -> None:
     `sgemm_split` compiles or loads (a program that splits calls this through `use_threads`)."""
     if not _split_product:
         numba.get_num_threads()  # starts the threading layer, whose scheduler the parallel code calls
+        define_sgemm()  # the products' parts call it
         _split_product.append(cfunc(_SPLIT_SIGNATURE, cache=True, nogil=True)(_sgemm_split_pointers))
         llvm.add_symbol(_SPLIT_SYMBOL, _split_product[0].address)
 

@@ -1,0 +1,81 @@
+"""`sgemm` as generated kernels call it: small products on kgraph's own tiles (gemm_tiles.py), the rest on
+OpenBLAS, behind one C symbol with cblas_sgemm's signature.
+
+OpenBLAS packs both operands into its own layout on every call, which below a few million multiply-adds
+costs as much as the multiplies: the products of a small dense network's training step (32 x 64 @ 64 x 64
+and its gradients) ran at 33-47 GFLOP/s there against 60-83 on the tiles, which read A and B in place. A
+product with B transposed (an input gradient, dY @ W^T) first copies B^T into a buffer: the tiles read B's
+rows. Widths that are not a multiple of 8 (a 10-class output layer) stay with OpenBLAS.
+"""
+
+from __future__ import annotations
+
+import llvmlite.binding as llvm
+import numpy as np
+from numba import carray, cfunc, njit, types
+
+from kgraph.codegen.blas import NO_TRANS, ROW_MAJOR, openblas_sgemm
+from kgraph.codegen.gemm_tiles import LANES, gemm_tiles
+from kgraph.codegen.intrinsics import ptr
+
+# Multiply-adds up to which a product runs on the tiles, and the largest B^T (in elements) copied for them.
+# Measured, one thread, tiles against OpenBLAS: 32 x 64 @ 64 x 64 3.9 against 7.6 us, its A^T form 4.3 against
+# 7.3, its B^T form 4.6 against 6.7 (the copy included); 64 x 64 @ 64 x 256 30 against 43; at 2M to 8M the
+# tiles still led by 5-20% on most shapes but fell behind with A transposed (256 x 128 @ 128 x 256: 0.77x), as
+# they did when B^T grew past ~4K entries (its copy strides through memory: 64 x 256, 0.57x).
+SMALL_MNK = 1 << 21
+SMALL_TRANSPOSED = 1 << 12
+
+# How a product runs.
+OPENBLAS, TILES, TILES_ON_B_COPY = 0, 1, 2
+
+_i32, _f32 = types.int32, types.float32
+_f32p = types.CPointer(types.float32)
+_SIGNATURE = types.void(_i32, _i32, _i32, _i32, _i32, _i32, _f32, _f32p, _i32, _f32p, _i32, _f32, _f32p, _i32)
+_SYMBOL = "kgraph_sgemm"
+
+
+@njit(cache=True)
+def route(order, tb, m, n, k):
+    """How `sgemm` runs a product of these sizes (OPENBLAS, TILES or TILES_ON_B_COPY)."""
+    if order != ROW_MAJOR or n % LANES != 0 or np.int64(m) * n * k > SMALL_MNK:
+        return OPENBLAS
+    if tb == NO_TRANS:
+        return TILES
+    return TILES_ON_B_COPY if k * n <= SMALL_TRANSPOSED else OPENBLAS
+
+
+def _sgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    way = route(order, tb, m, n, k)
+    if way == TILES:
+        _tiles(ta, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    elif way == TILES_ON_B_COPY:
+        stored = carray(b, (n, ldb))  # B^T is k x n: B is n rows of k
+        rows = np.empty((k, n), np.float32)
+        for j in range(n):
+            for p in range(k):
+                rows[p, j] = stored[j, p]
+        _tiles(ta, m, n, k, alpha, a, lda, ptr(rows), n, beta, c, ldc)
+    else:
+        openblas_sgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+
+
+@njit(inline="always")
+def _tiles(ta, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    wide = np.int64
+    transposed = np.int32(ta != NO_TRANS)
+    gemm_tiles(transposed, wide(m), wide(n), wide(k), alpha, a, wide(lda), b, wide(ldb), beta, c, wide(ldc))
+
+
+# Kernels call it by symbol (as they call OpenBLAS), so its code is compiled once, here, not into every
+# kernel. Defining the symbol loads Numba's compiler (~0.5 s), so `import kgraph` leaves it to the first
+# generated module (codegen/cache.py) or split product (threads.py), before any kernel compiles or loads.
+sgemm = types.ExternalFunction(_SYMBOL, _SIGNATURE)
+_compiled = []  # the C callable, once made (held: its address must stay valid)
+
+
+def define_sgemm() -> None:
+    """Compiles (or loads from Numba's cache) the C callable behind `sgemm` and defines its symbol."""
+    if not _compiled:
+        _compiled.append(cfunc(_SIGNATURE, cache=True, nogil=True)(_sgemm))
+        llvm.add_symbol(_SYMBOL, _compiled[0].address)

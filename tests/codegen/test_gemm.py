@@ -1,0 +1,60 @@
+"""codegen/gemm.py and gemm_tiles.py: the `sgemm` generated kernels call, against numpy in float64, on every
+way it runs (kgraph's tiles, the tiles on a copy of B^T, OpenBLAS) and every tile edge."""
+
+import numpy as np
+import pytest
+from numba import njit
+from numpy import float32 as f32
+
+from kgraph.codegen import gemm
+from kgraph.codegen.blas import NO_TRANS, ROW_MAJOR, TRANS
+from kgraph.codegen.intrinsics import ptr
+
+gemm.define_sgemm()
+
+
+@njit(cache=True)
+def _call(ta, tb, m, n, k, alpha, a, b, beta, c):
+    gemm.sgemm(
+        ROW_MAJOR, ta, tb, m, n, k, alpha, ptr(a), a.shape[1], ptr(b), b.shape[1], beta, ptr(c), c.shape[1]
+    )
+
+
+# (m, k, n): a full 6 x 16 tile; rows and an 8-column block past it; one row; an empty product; a width
+# OpenBLAS keeps (10 columns); a product past SMALL_MNK.
+SHAPES = [(6, 5, 16), (13, 7, 24), (1, 3, 8), (0, 4, 16), (32, 64, 64), (9, 4, 10), (160, 128, 128)]
+
+
+@pytest.mark.parametrize("ta", [False, True])
+@pytest.mark.parametrize("tb", [False, True])
+@pytest.mark.parametrize("m, k, n", SHAPES)
+def test_sgemm_matches_numpy(ta, tb, m, k, n):
+    """C = alpha * op(A) @ op(B) + beta * C inside larger buffers (leading dimensions past the matrices):
+    entries of C outside the product are never touched, and with beta 0 C's old entries (NaN here) are
+    never read."""
+    rng = np.random.default_rng(m * 100 + k)
+    a = rng.normal(size=(k, m + 3) if ta else (m, k + 3)).astype(np.float32)
+    b = rng.normal(size=(n, k + 2) if tb else (k, n + 2)).astype(np.float32)
+    op_a = a[:, :m].T if ta else a[:, :k]
+    op_b = b[:, :k].T if tb else b[:, :n]
+    product = op_a.astype(np.float64) @ op_b
+    old = rng.normal(size=(m, n + 5)).astype(np.float32)
+    flags = TRANS if ta else NO_TRANS, TRANS if tb else NO_TRANS
+    for alpha, beta in ((1.0, 0.0), (0.5, 1.0), (2.0, -0.5)):
+        c = np.full_like(old, np.nan) if beta == 0 else old.copy()
+        _call(*flags, m, n, k, f32(alpha), a, b, f32(beta), c)
+        expected = alpha * product + (beta * old[:, :n] if beta else 0.0)
+        np.testing.assert_allclose(c[:, :n], expected, rtol=1e-5, atol=1e-5 * np.sqrt(k))
+        np.testing.assert_array_equal(c[:, n:], np.full_like(old[:, n:], np.nan) if beta == 0 else old[:, n:])
+
+
+def test_products_route_as_measured():
+    """The shapes above take each way: the tiles where B's rows are read in place, a copy of a small B^T,
+    and OpenBLAS for widths the tiles do not hold and for large products."""
+    route = gemm.route
+    assert route(ROW_MAJOR, NO_TRANS, 32, 64, 64) == gemm.TILES
+    assert route(ROW_MAJOR, TRANS, 32, 64, 64) == gemm.TILES_ON_B_COPY
+    assert route(ROW_MAJOR, TRANS, 8, 256, 64) == gemm.OPENBLAS  # B^T of 16K entries: its copy strides
+    assert route(ROW_MAJOR, NO_TRANS, 9, 10, 4) == gemm.OPENBLAS
+    assert route(ROW_MAJOR, NO_TRANS, 160, 128, 128) == gemm.OPENBLAS
+    assert route(ROW_MAJOR + 1, NO_TRANS, 6, 16, 5) == gemm.OPENBLAS  # column-major: OpenBLAS's
