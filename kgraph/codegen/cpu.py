@@ -35,7 +35,7 @@ from numpy import float32 as f32
 from kgraph.codegen.blas import blas_threads, set_blas_threads_to, sgemv
 from kgraph.codegen.gemm import sgemm
 from kgraph.codegen.intrinsics import ptr, view
-from kgraph.codegen.scalar_math import sigmoid32, tanh32
+from kgraph.codegen.scalar_math import exp32, log32, sigmoid32, tanh32
 from kgraph.codegen.threads import loop_parts, matmul, sgemm_split, thread_count
 """
 HASHED = "Do not edit: the file name is the hash of this text."

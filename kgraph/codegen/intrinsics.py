@@ -1,5 +1,5 @@
-"""Two tiny LLVM-level helpers for generated code: a float32 array's data pointer, and a C-contiguous view
-at an element offset of a flat buffer.
+"""Tiny LLVM-level helpers for generated code: a float32 array's data pointer, a C-contiguous view
+at an element offset of a flat buffer, and bit casts between float32 and int32 (scalar_math.py).
 
 `view(arena, offset, shape)` replaces `arena[a:b].reshape(shape)`: it builds the array header directly, with
 no bounds or size checks to compile (the memory plan guarantees them), so a step with dozens of views
@@ -8,6 +8,7 @@ compiles in a fraction of the time and costs a few instructions per view at run 
 
 from __future__ import annotations
 
+from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.core.imputils import impl_ret_borrowed
@@ -59,3 +60,29 @@ def view(typingctx, base, offset, shape):
         return impl_ret_borrowed(context, builder, result, out._getvalue())
 
     return result(base, offset, shape), codegen
+
+
+@intrinsic
+def float_bits(typingctx, x):
+    """The bits of a float32 as an int32 (a bit cast: exponent and mantissa fields, as C's memcpy gives)."""
+    if x != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+
+    return types.int32(types.float32), codegen
+
+
+@intrinsic
+def bits_float(typingctx, bits):
+    """The float32 whose bits are the low 32 of the integer `bits` (float_bits undone; Numba widens int32
+    arithmetic to 64 bits)."""
+    if not isinstance(bits, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        low = builder.trunc(args[0], ir.IntType(32)) if bits.bitwidth > 32 else args[0]
+        return builder.bitcast(low, ir.FloatType())
+
+    return types.float32(bits), codegen

@@ -131,8 +131,9 @@ elementwise(
 elementwise("identity", 1, "{a}", lambda a: a, lambda x, y, g, at: [g])
 elementwise("stop_gradient", 1, "{a}", lambda a: a, _no_grad)
 elementwise("neg", 1, "(-{a})", np.negative, lambda x, y, g, at: [-g])
-elementwise("exp", 1, "math.exp({a})", np.exp, lambda x, y, g, at: [g * y])
-elementwise("log", 1, "math.log({a})", np.log, lambda x, y, g, at: [g / x[0]])
+# exp32, log32: scalar_math.py's vectorizable forms on the CPU; math.exp and math.log on CUDA (cuda.py)
+elementwise("exp", 1, "exp32({a})", np.exp, lambda x, y, g, at: [g * y])
+elementwise("log", 1, "log32({a})", np.log, lambda x, y, g, at: [g / x[0]])
 elementwise("log1p", 1, "math.log1p({a})", np.log1p, lambda x, y, g, at: [g / (x[0] + 1.0)])
 elementwise("expm1", 1, "math.expm1({a})", np.expm1, lambda x, y, g, at: [g * (y + 1.0)])
 elementwise("sqrt", 1, "math.sqrt({a})", np.sqrt, lambda x, y, g, at: [g * 0.5 / y])
@@ -160,7 +161,7 @@ elementwise(
 elementwise(
     "sigmoid",
     1,
-    "(f32(1.0) / (f32(1.0) + math.exp(-{a})))",
+    "(f32(1.0) / (f32(1.0) + exp32(-{a})))",
     lambda a: 1 / (1 + np.exp(-a)),
     lambda x, y, g, at: [g * y * (1.0 - y)],
 )
