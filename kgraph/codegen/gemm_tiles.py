@@ -7,8 +7,9 @@ fused multiply-adds; the 12 accumulators, the two B vectors and one broadcast fi
 registers. Numba cannot name vector types, hence IR; LLVM's optimizer keeps the accumulators in registers
 and picks the instructions for the machine it runs on (two 4-lane halves without AVX).
 
-Rows past the last one are read again from the last row (always valid memory) and never written; columns come
-in whole 8-lane vectors, so the caller passes a column count that is a multiple of 8 (gemm.py).
+The last 1 to 5 rows get tiles of their own height, wider where registers allow (one row: 64 columns), so a
+product of one row (a batch of one) does no redundant work; columns come in whole 8-lane vectors, so the
+caller passes a column count that is a multiple of 8 (gemm.py).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from numba.extending import intrinsic
 
 TILE_ROWS = 6  # rows of C a tile holds
 LANES = 8  # float32 lanes of an AVX2 register
-TILE_VECTORS = 2  # vectors of C's row a tile holds: 16 columns
+# Vectors of C's row a tile of so many rows holds: its accumulators, B's vectors and one broadcast of A fit
+# AVX2's 16 registers (rows x vectors + vectors + 1 <= 16); one row reads each B vector once, so it takes 8.
+VECTORS_FOR_ROWS = {1: 8, 2: 4, 3: 3, 4: 3, 5: 2, 6: 2}
 
 _F32, _I64, _I32 = ir.FloatType(), ir.IntType(64), ir.IntType(32)
 _F32P = _F32.as_pointer()
@@ -73,14 +76,12 @@ class _Writer:
         builder.branch(head)
         builder.position_at_end(after)
 
-    def tile(self, builder: ir.IRBuilder, i0, j0, vectors: int, trans_a: bool) -> None:
-        """C[i0:i0+6, j0:j0+8*vectors] from A's rows i0.. and B's columns j0.."""
-        last_row = builder.sub(self.m, _constant(1))
-        rows = [builder.add(i0, _constant(r)) for r in range(TILE_ROWS)]
-        read_rows = [builder.select(builder.icmp_signed("<", row, self.m), row, last_row) for row in rows]
-        a_rows = [builder.gep(self.a, [row if trans_a else builder.mul(row, self.lda)]) for row in read_rows]
+    def tile(self, builder: ir.IRBuilder, i0, j0, rows: int, vectors: int, trans_a: bool) -> None:
+        """C[i0:i0+rows, j0:j0+8*vectors] from A's rows i0.. and B's columns j0.."""
+        row_at = [builder.add(i0, _constant(r)) for r in range(rows)]
+        a_rows = [builder.gep(self.a, [row if trans_a else builder.mul(row, self.lda)]) for row in row_at]
         with builder.goto_entry_block():
-            slots = [[builder.alloca(_VEC) for _ in range(vectors)] for _ in range(TILE_ROWS)]
+            slots = [[builder.alloca(_VEC) for _ in range(vectors)] for _ in range(rows)]
         zero = ir.Constant(_VEC, [0.0] * LANES)
         for row_slots in slots:
             for slot in row_slots:
@@ -93,7 +94,7 @@ class _Writer:
                 for v in range(vectors)
             ]
             a_at = builder.mul(p, self.lda) if trans_a else p
-            for r in range(TILE_ROWS):
+            for r in range(rows):
                 a_splat = _splat(builder, builder.load(builder.gep(a_rows[r], [a_at])))
                 for v in range(vectors):
                     total = builder.call(self.fmuladd, [a_splat, b_vectors[v], builder.load(slots[r][v])])
@@ -102,31 +103,38 @@ class _Writer:
         self.loop(builder, _constant(0), self.k, 1, step, "p")
         alpha, beta = _splat(builder, self.alpha), _splat(builder, self.beta)
         keep_c = builder.fcmp_ordered("!=", self.beta, ir.Constant(_F32, 0.0))  # beta 0: C may hold NaN
-        for r in range(TILE_ROWS):
-            with builder.if_then(builder.icmp_signed("<", rows[r], self.m)):
-                c_row = builder.gep(self.c, [builder.add(builder.mul(rows[r], self.ldc), j0)])
-                for v in range(vectors):
-                    at = builder.bitcast(builder.gep(c_row, [_constant(v * LANES)]), _VECP)
-                    product = builder.fmul(builder.load(slots[r][v]), alpha)
-                    with builder.if_else(keep_c) as (accumulate, overwrite):
-                        with accumulate:
-                            old = builder.load(at, align=4)
-                            builder.store(builder.call(self.fmuladd, [beta, old, product]), at, align=4)
-                        with overwrite:
-                            builder.store(product, at, align=4)
+        for r in range(rows):
+            c_row = builder.gep(self.c, [builder.add(builder.mul(row_at[r], self.ldc), j0)])
+            for v in range(vectors):
+                at = builder.bitcast(builder.gep(c_row, [_constant(v * LANES)]), _VECP)
+                product = builder.fmul(builder.load(slots[r][v]), alpha)
+                with builder.if_else(keep_c) as (accumulate, overwrite):
+                    with accumulate:
+                        old = builder.load(at, align=4)
+                        builder.store(builder.call(self.fmuladd, [beta, old, product]), at, align=4)
+                    with overwrite:
+                        builder.store(product, at, align=4)
+
+    def row_block(self, builder: ir.IRBuilder, i0, rows: int, trans_a: bool) -> None:
+        """C's rows i0..i0+rows: tiles as wide as registers allow, then single vectors to the last column."""
+        vectors = VECTORS_FOR_ROWS[rows]
+        width = _constant(vectors * LANES)
+        wide_end = builder.mul(builder.sdiv(self.n, width), width)
+        self.loop(builder, _constant(0), wide_end, vectors * LANES,
+                  lambda builder, j0: self.tile(builder, i0, j0, rows, vectors, trans_a), "j")  # fmt: skip
+        self.loop(builder, wide_end, self.n, LANES,
+                  lambda builder, j0: self.tile(builder, i0, j0, rows, 1, trans_a), "jv")  # fmt: skip
 
     def rows_of(self, builder: ir.IRBuilder, trans_a: bool) -> None:
-        """Every tile: row blocks of 6, then 16-column blocks, then one 8-column block if the width asks."""
-        wide = _constant(TILE_VECTORS * LANES)
-        wide_end = builder.mul(builder.sdiv(self.n, wide), wide)
-
-        def row_block(builder, i0):
-            self.loop(builder, _constant(0), wide_end, TILE_VECTORS * LANES,
-                      lambda builder, j0: self.tile(builder, i0, j0, TILE_VECTORS, trans_a), "j")  # fmt: skip
-            with builder.if_then(builder.icmp_signed("<", wide_end, self.n)):
-                self.tile(builder, i0, wide_end, 1, trans_a)
-
-        self.loop(builder, _constant(0), self.m, TILE_ROWS, row_block, "i")
+        """Blocks of 6 rows, then the last 1 to 5 rows as one block of their own size."""
+        full = _constant(TILE_ROWS)
+        full_end = builder.mul(builder.sdiv(self.m, full), full)
+        self.loop(builder, _constant(0), full_end, TILE_ROWS,
+                  lambda builder, i0: self.row_block(builder, i0, TILE_ROWS, trans_a), "i")  # fmt: skip
+        left = builder.sub(self.m, full_end)
+        for rows in range(1, TILE_ROWS):
+            with builder.if_then(builder.icmp_signed("==", left, _constant(rows))):
+                self.row_block(builder, full_end, rows, trans_a)
 
     def write(self) -> None:
         builder = ir.IRBuilder(self.function.append_basic_block("entry"))

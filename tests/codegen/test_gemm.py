@@ -20,9 +20,13 @@ def _call(ta, tb, m, n, k, alpha, a, b, beta, c):
     )
 
 
-# (m, k, n): a full 6 x 16 tile; rows and an 8-column block past it; one row; an empty product; a width
-# OpenBLAS keeps (10 columns); a product past SMALL_MNK.
-SHAPES = [(6, 5, 16), (13, 7, 24), (1, 3, 8), (0, 4, 16), (32, 64, 64), (9, 4, 10), (160, 128, 128)]
+# (m, k, n): a full 6 x 16 tile; rows and an 8-column block past it; 1 to 5 rows past the 6-row blocks,
+# each height with its own tile width and single vectors after it; an empty product; a width OpenBLAS
+# keeps (10 columns); a product past SMALL_MNK.
+SHAPES = [
+    (6, 5, 16), (13, 7, 24), (1, 3, 8), (1, 3, 72), (2, 5, 40), (3, 4, 32), (10, 6, 56), (11, 3, 24),
+    (0, 4, 16), (32, 64, 64), (9, 4, 10), (160, 128, 128),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("ta", [False, True])
