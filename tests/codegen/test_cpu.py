@@ -63,6 +63,8 @@ def test_compiled_code_is_float32_throughout(tmp_path, monkeypatch):
     checked = 0
     for name in dir(compiled.module):
         fn = getattr(compiled.module, name)
+        if not getattr(getattr(fn, "py_func", None), "__module__", "").startswith("kg_"):
+            continue  # an imported helper: other tests may have called it from Python (boxing doubles)
         for signature in getattr(fn, "signatures", []):
             assert "float64" not in str(signature), (name, signature)
             llvm = fn.inspect_llvm(signature)
