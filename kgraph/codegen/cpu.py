@@ -18,7 +18,7 @@ import numpy as np
 
 from kgraph.codegen import blas, gemm, intrinsics, scalar_math, threads
 from kgraph.codegen.cache import SHARED_NAME, helpers_digest, module_name
-from kgraph.codegen.decorators import JIT, PARALLEL_JIT
+from kgraph.codegen.decorators import JIT, NO_WRAPPERS, PARALLEL_JIT
 from kgraph.codegen.loops import KernelArg, dims, kernel_args, kernel_source, nd_kernel_source
 from kgraph.ir.graph import Graph
 from kgraph.ir.registry import get_op
@@ -231,6 +231,7 @@ def _shared_kernel(name: str, source: str) -> tuple[str, str]:
     text = re.sub(r"[ \t]*#.*$", "", text, flags=re.M)
     numbers: dict[str, str] = {}
     text = _NUMBERED.sub(lambda m: numbers.setdefault(m[0], f"{m[1]}{len(numbers)}"), text)
+    text = text.replace("@njit(", f"@njit({NO_WRAPPERS}, ")
     text = KERNEL_HEADER.format(helpers=_HELPERS) + "\n\n" + text
     return text, f'{name} = shared_kernel("{module_name(text)}"){origin[1] if origin else ""}\n'
 

@@ -6,6 +6,10 @@ so a loop over units that calls them compiles to 8-wide AVX2 code: an LSTM cell 
 unit per step, and this sets the speed of recurrent layers. `exp32` and `log32` are what the `exp` and `log`
 ops lower to (a loop that sums as it goes, a softmax's, stays scalar: there they cost what libm does).
 
+They are ordinary compiled functions, not inlined by Numba: LLVM inlines them into the kernel that links
+them, and the loop still vectorizes, while Numba's own inlining typed a copy at every call site (an LSTM's
+programs compiled 10% slower).
+
 The coefficients of `tanh32` were fitted for kgraph with numpy (`fit_tanh` below reproduces them): a
 rational minimax approximation of tanh(x) / x as a function of s = x * x on [0, 81], found by iteratively
 reweighted linearized least squares (Lawson's method) in float64, then rounded to float32.
@@ -33,7 +37,7 @@ TANH_P = (
 TANH_Q = (1.0, 0.46412476897239685, 0.024473734200000763, 0.00025385909248143435)
 
 
-@njit(inline="always", fastmath={"nsz", "contract"}, error_model="numpy")
+@njit(cache=True, fastmath={"nsz", "contract"}, error_model="numpy")
 def tanh32(x):
     """float32 tanh with no branch and no libm call: absolute error <= 3e-7 (relative <= 3e-7 near 0);
     NaN in, NaN out (the clamp keeps NaN)."""
@@ -51,7 +55,7 @@ def tanh32(x):
     return x * p / q
 
 
-@njit(inline="always", fastmath={"nsz", "contract"}, error_model="numpy")
+@njit(cache=True, fastmath={"nsz", "contract"}, error_model="numpy")
 def sigmoid32(x):
     """float32 logistic sigmoid as 0.5 + 0.5 * tanh(x / 2): absolute error <= 2e-7 (not relative: for
     x < -16 the result is 0 or a few 1e-8, not exp(x))."""
@@ -69,13 +73,13 @@ F32_TINY = 1.1754943508222875e-38  # the smallest normal float32
 SQRT_2 = 1.4142135623730951
 
 
-@njit(inline="always")
+@njit(cache=True)
 def _power_of_two(k):
     """2^k as a float32 for an int32 k in [-126, 127]: the exponent field set directly."""
     return bits_float((k + np.int32(127)) << np.int32(23))
 
 
-@njit(inline="always", fastmath={"nsz", "contract"}, error_model="numpy")
+@njit(cache=True, fastmath={"nsz", "contract"}, error_model="numpy")
 def exp32(x):
     """float32 e^x with no branch and no libm call: within one float32 step of the exact value (0.91
     measured); inf for x > 88.7, 0 below -103.9, NaN for NaN. A loop over 320 entries: 0.96 us against 1.9."""
@@ -94,7 +98,7 @@ def exp32(x):
     return p * _power_of_two(half) * _power_of_two(k - half)
 
 
-@njit(inline="always", fastmath={"nsz", "contract"}, error_model="numpy")
+@njit(cache=True, fastmath={"nsz", "contract"}, error_model="numpy")
 def log32(x):
     """float32 natural log with no branch and no libm call: within 3 float32 steps of the exact value (2.8
     measured); -inf at 0, NaN below 0 and for NaN, inf at inf. A loop over 320 entries: 0.72 us against 2.2.

@@ -114,43 +114,39 @@ def _split_by_rows(walk, shared: set[int]):
     of the batch, one per Numba thread (the program then runs BLAS on one thread throughout); below, whole,
     with OpenBLAS set to one thread for the walk and back after.
 
-    The walk itself (`{name}_rows`) is written for rows 0 to n; each thread calls it on views that start
+    Split, the walk (`{name}_rows`) is written for rows 0 to n; each thread calls it on views that start
     at its first row. Operands in `shared` (weights) are not batch-major and are passed whole. A walk over
     rows `lo` to `hi` instead would leave LLVM unable to vectorize the unit loops (3x slower).
     """
 
     def write(name, shapes, out_shape, at):
-        args = [f"a{i}" for i in range(len(shapes))] + ["out"]
-        source, views = walk(f"{name}_rows", shapes, out_shape, at)
-        head = f"def {name}({', '.join(args)}, n):"
         if not _splits(shapes, at):
             # Too few rows to split (a parallel function costs ~2 s to compile): the program keeps OpenBLAS's
-            # threads for its other products, and the walk runs its step products on one.
-            entry = [
-                head,
-                "    threads = blas_threads()",
-                "    set_blas_threads_to(1)",
-                f"    {name}_rows({', '.join(args)}, n)",
-                "    set_blas_threads_to(threads)",
-            ]
-        else:
-            # The kernel is itself the parallel function (one slice for a short last batch): Numba compiles
-            # a callee again into each caller, and a kernel choosing between the walk and a split function
-            # cost the LSTM's training program ~1.2 s more cold.
-            widths = [math.prod(s[1:]) for s in [*shapes, out_shape]]
-            sliced = [
-                a if i in shared else f"view({a}, lo * {w}, ((hi - lo) * {w},))"
-                for i, (a, w) in enumerate(zip(args, widths, strict=True))
-            ]
-            entry = [
-                PARALLEL_JIT,
-                head,
-                *blocks_source(
-                    f"max(1, min(thread_count(), n // {SPLIT_MIN_BATCH // 2}))",
-                    "n",
-                    f"{name}_rows({', '.join(sliced)}, hi - lo)",
-                ),
-            ]
+            # threads for its other products, and the walk, the kernel itself (a function of its own would
+            # cost a compile of its own), runs its step products on one.
+            source, views = walk(name, shapes, out_shape, at)
+            head, body = source.rstrip("\n").split("\n", 1)
+            lines = [head, "    threads = blas_threads()", "    set_blas_threads_to(1)", body]
+            return "\n".join([*lines, "    set_blas_threads_to(threads)"]) + "\n", views
+        # The kernel is itself the parallel function (one slice for a short last batch): Numba compiles a
+        # callee again into each caller, and a kernel choosing between the walk and a split function cost
+        # the LSTM's training program ~1.2 s more cold.
+        args = [f"a{i}" for i in range(len(shapes))] + ["out"]
+        source, views = walk(f"{name}_rows", shapes, out_shape, at)
+        widths = [math.prod(s[1:]) for s in [*shapes, out_shape]]
+        sliced = [
+            a if i in shared else f"view({a}, lo * {w}, ((hi - lo) * {w},))"
+            for i, (a, w) in enumerate(zip(args, widths, strict=True))
+        ]
+        entry = [
+            PARALLEL_JIT,
+            f"def {name}({', '.join(args)}, n):",
+            *blocks_source(
+                f"max(1, min(thread_count(), n // {SPLIT_MIN_BATCH // 2}))",
+                "n",
+                f"{name}_rows({', '.join(sliced)}, hi - lo)",
+            ),
+        ]
         return "\n".join(entry) + f"\n\n\n{JIT}\n{source}", views
 
     return write
