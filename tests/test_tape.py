@@ -49,6 +49,7 @@ def test_custom_loop_and_fit_take_the_same_steps():
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_recurrent_model_in_a_custom_loop_takes_the_steps_of_fit():
     """Recurrent layers on a tape, where the batch is known: their filled masks and states take it."""
     rng = np.random.default_rng(2)

@@ -34,6 +34,7 @@ def _run(args, simulator: bool) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 @needs_numba_cuda
 def test_kernels_on_the_simulator_match_the_reference():
     result = _run(
@@ -43,6 +44,7 @@ def test_kernels_on_the_simulator_match_the_reference():
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
 
 
+@pytest.mark.slow
 @needs_numba_cuda
 def test_every_generated_kernel_compiles_to_ptx_for_sm_90():
     result = _run([os.path.join(HERE, "cuda_ptx_check.py")], simulator=False)

@@ -213,6 +213,7 @@ def _transformer_classifier(lib, mask_zero=False):
     return lib.Model(tokens, lib.layers.Dense(2, activation="softmax")(pooled))
 
 
+@pytest.mark.slow
 @pytest.mark.keras
 def test_a_transformer_block_trains_as_in_keras_applies_masks_and_files_load_both_ways(tmp_path):
     """One model for all (a cold compile costs seconds). Keras keeps MultiHeadAttention's variables on its

@@ -169,6 +169,7 @@ def _cnn_data(n=64, data_format="channels_last"):
     return (x if data_format == "channels_last" else x.transpose(0, 3, 1, 2)), y
 
 
+@pytest.mark.slow
 @pytest.mark.keras
 def test_compiled_predictions_match_keras():
     keras = pytest.importorskip("keras")
@@ -200,6 +201,7 @@ def test_compiled_predictions_match_keras():
     )
 
 
+@pytest.mark.slow
 @pytest.mark.keras
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
 def test_two_epochs_of_cnn_training_match_keras(data_format):

@@ -197,6 +197,7 @@ def _first_token_task(n=512, steps=6, seed=0):
     return tokens, (tokens[:, 0] - 1).astype(np.float32)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "Bidirectional"])
 def test_learns_a_task_that_needs_memory(kind):
     kgraph.utils.set_random_seed(0)
@@ -215,6 +216,7 @@ def test_learns_a_task_that_needs_memory(kind):
     assert history["acc"][-1] > 0.95, history
 
 
+@pytest.mark.slow
 def test_addition_rnn_seq2seq():
     """Keras's addition_rnn example, small: 'a+b' as characters to the digits of the sum."""
     rng = np.random.default_rng(0)
@@ -247,6 +249,7 @@ def test_addition_rnn_seq2seq():
     assert history["loss"][-1] < 0.5 * history["loss"][0], history["loss"]
 
 
+@pytest.mark.slow
 def test_convolution_then_lstm_learns_where_a_motif_sits():
     """A convolution + LSTM model (Keras's imdb_cnn_lstm shape, tiny): a Conv1D finds a motif, max pooling
     shortens the sequence, the LSTM must remember whether the motif came in the first or the second half."""
@@ -295,6 +298,7 @@ def test_masked_sequence_outputs_weight_the_loss_as_in_keras():
         np.testing.assert_allclose(histories[1][name], histories[0][name], rtol=1e-4, err_msg=name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,kwargs", [("LSTM", {"go_backwards": True})])  # one case: ~40 s cold
 def test_scans_split_across_threads_match_the_reference_backend(name, kwargs, monkeypatch):
     """With two threads, a batch of 64 rows runs each walk (the scan, its gradient, the initial state's
