@@ -18,7 +18,7 @@ import numpy as np
 
 from kgraph.codegen import blas, gemm, intrinsics, scalar_math, threads
 from kgraph.codegen.cache import SHARED_NAME, helpers_digest, module_name
-from kgraph.codegen.decorators import JIT, NO_WRAPPERS, PARALLEL_JIT
+from kgraph.codegen.decorators import ENTRY_JIT, JIT, PARALLEL_JIT
 from kgraph.codegen.loops import KernelArg, dims, kernel_args, kernel_source, nd_kernel_source
 from kgraph.ir.graph import Graph
 from kgraph.ir.registry import get_op
@@ -198,11 +198,11 @@ def program_source(graph: Graph, layout: ProgramLayout, title: str) -> ProgramSo
     inputs = ", ".join(f"in_{i}" for i in range(len(layout.inputs)))
     loop_views = _Views(graph, layout, [f"scratch_{i}" for i in range(len(layout.inputs))])
     tail = [
-        f"{JIT}\ndef step(store, consts, arena, {inputs}{', ' if inputs else ''}n):\n"
+        f"{ENTRY_JIT}\ndef step(store, consts, arena, {inputs}{', ' if inputs else ''}n):\n"
         + ("\n".join(calls) or "    pass")
         + "\n",
         _loop_source(graph, layout, loop_views, calls),
-        f"{JIT}\ndef seed_random(seed):\n    np.random.seed(seed)\n",
+        f"{ENTRY_JIT}\ndef seed_random(seed):\n    np.random.seed(seed)\n",
     ]
     shared = [_shared_kernel(name, source) for name, source in sources]
     bindings = "from kgraph.codegen.cache import shared_kernel\n\n" + "".join(b for _, b in shared)
@@ -231,7 +231,6 @@ def _shared_kernel(name: str, source: str) -> tuple[str, str]:
     text = re.sub(r"[ \t]*#.*$", "", text, flags=re.M)
     numbers: dict[str, str] = {}
     text = _NUMBERED.sub(lambda m: numbers.setdefault(m[0], f"{m[1]}{len(numbers)}"), text)
-    text = text.replace("@njit(", f"@njit({NO_WRAPPERS}, ")
     text = KERNEL_HEADER.format(helpers=_HELPERS) + "\n\n" + text
     return text, f'{name} = shared_kernel("{module_name(text)}"){origin[1] if origin else ""}\n'
 
@@ -333,7 +332,7 @@ def _loop_source(graph: Graph, layout: ProgramLayout, views: _Views, calls: list
         ["store", "consts", "arena", *scratch, *data, *results, "order", "first", "count", "batch", "total"]
     )
     lines = [
-        JIT,
+        ENTRY_JIT,
         f"def run_loop({params}):",
         "    nan_row = -1  # the first data row holding a NaN: checked here, where the rows are read anyway",
         *(f"    in_{k} = scratch_{k}" for k in range(n_in)),  # the names the step's calls read

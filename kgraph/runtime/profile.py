@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kgraph.codegen.decorators import JIT
+from kgraph.codegen.decorators import ENTRY_JIT
 from kgraph.codegen.threads import use_threads
 
 
@@ -51,7 +51,7 @@ def profile_kernels(
     for i, call in enumerate(calls):
         name = f"_profile_{i}"
         if name not in namespace:
-            decorator = JIT.replace("cache=True", "cache=False")
+            decorator = ENTRY_JIT.replace("cache=True", "cache=False")
             exec(f"{decorator}\ndef {name}({params}):\n    {call}\n", namespace)
         runner = namespace[name]
         runner(*args)  # compile and warm up
