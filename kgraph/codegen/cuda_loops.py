@@ -271,24 +271,22 @@ class CudaLoopWriter:
             lines.append(f"        sh{n}[ty, tx] = acc{n}")
             if self.op(n) in ("argmax", "argmin"):
                 lines.append(f"        si{n}[ty, tx] = idx{n}")
-        lines.append("        cuda.syncthreads()")
-        step = self.tx // 2
-        while step:
-            lines.append(f"        if tx < {step}:")
-            for n in reds:
-                a, b = f"sh{n}[ty, tx]", f"sh{n}[ty, tx + {step}]"
-                if self.op(n) in ("argmax", "argmin"):
-                    better = ">" if self.op(n) == "argmax" else "<"
-                    ia, ib = f"si{n}[ty, tx]", f"si{n}[ty, tx + {step}]"
-                    lines += [
-                        f"            if {b} {better} {a} or ({b} == {a} and {ib} < {ia}):",
-                        f"                {a} = {b}",
-                        f"                {ia} = {ib}",
-                    ]
-                else:
-                    lines.append(f"            {a} = {combine(self.op(n), a, b)}")
-            lines.append("        cuda.syncthreads()")
-            step //= 2
+        # The tree is a loop, not unrolled in the source: a fifth of the code for Numba to type and lower.
+        lines += ["        cuda.syncthreads()", "        step = TX // 2", "        while step:"]
+        lines.append("            if tx < step:")
+        for n in reds:
+            a, b = f"sh{n}[ty, tx]", f"sh{n}[ty, tx + step]"
+            if self.op(n) in ("argmax", "argmin"):
+                better = ">" if self.op(n) == "argmax" else "<"
+                ia, ib = f"si{n}[ty, tx]", f"si{n}[ty, tx + step]"
+                lines += [
+                    f"                if {b} {better} {a} or ({b} == {a} and {ib} < {ia}):",
+                    f"                    {a} = {b}",
+                    f"                    {ia} = {ib}",
+                ]
+            else:
+                lines.append(f"                {a} = {combine(self.op(n), a, b)}")
+        lines += ["            cuda.syncthreads()", "            step //= 2"]
         for n in reds:
             if self.op(n) in ("argmax", "argmin"):
                 lines.append(f"        acc{n} = f32(si{n}[ty, 0])")
@@ -401,15 +399,16 @@ def block_reduce(acc: str, op: str, index: str, shared: str, depth: int) -> list
         f"{pad}{shared}[{index}] = {acc}",
         f"{pad}cuda.syncthreads()",
     ]
-    step = NT // 2
-    while step:
-        lines += [
-            f"{pad}if {index} < {step}:",
-            f"{pad}    {mine} = {combine(op, mine, f'{shared}[{index} + {step}]')}",
-            f"{pad}cuda.syncthreads()",
-        ]
-        step //= 2
-    lines += [f"{pad}{acc} = {shared}[0]", f"{pad}cuda.syncthreads()"]
+    lines += [
+        f"{pad}step = {NT // 2}",
+        f"{pad}while step:",
+        f"{pad}    if {index} < step:",
+        f"{pad}        {mine} = {combine(op, mine, f'{shared}[{index} + step]')}",
+        f"{pad}    cuda.syncthreads()",
+        f"{pad}    step //= 2",
+        f"{pad}{acc} = {shared}[0]",
+        f"{pad}cuda.syncthreads()",
+    ]
     return lines
 
 

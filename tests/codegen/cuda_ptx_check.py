@@ -128,7 +128,7 @@ def main() -> None:
     import numba.cuda.dispatcher as dispatcher
 
     dispatcher.get_current_device = lambda: types.SimpleNamespace(compute_capability=(9, 0))
-    count = 0
+    compiled = set()  # a kernel launched again with the same argument types compiles to the same PTX
     for graph, layout, store_size in programs():
         source, arena = program_source(graph, layout, "ptx check")
         module = load_source(source)
@@ -137,10 +137,12 @@ def main() -> None:
             module, graph.memory.batch_size, widths, len(layout.outputs), store_size, arena
         ):
             signature = tuple(typeof(a) for a in args)
+            if (kernel.py_func, signature) in compiled:
+                continue
             ptx, _ = cuda.compile_ptx(kernel.py_func, signature, cc=(9, 0))
             assert ".target sm_90" in ptx, kernel.py_func.__name__
-            count += 1
-    print(f"OK {count}")
+            compiled.add((kernel.py_func, signature))
+    print(f"OK {len(compiled)}")
 
 
 if __name__ == "__main__":

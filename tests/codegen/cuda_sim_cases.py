@@ -12,7 +12,7 @@ import threading
 import numpy as np
 import pytest
 from numba.core import types
-from numba.cuda.simulator import kernelapi
+from numba.cuda.simulator import kernel, kernelapi
 from numba.np import numpy_support
 
 import kgraph
@@ -21,10 +21,67 @@ from kgraph.testing import run_traced
 from kgraph.variables import Variable
 
 assert os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", "run through tests/codegen/test_cuda_sim.py"
-# The simulator's main thread polls its block's threads holding the GIL: a thread waiting for the GIL waits
-# out the switch interval (5 ms) at every turn, which made those waits most of this file's time (190 s
-# against 20 s). Threads that switch this often also interleave more finely, a harder test of the kernels.
-sys.setswitchinterval(1e-5)
+
+
+class _Barrier:
+    """`syncthreads` for one simulated block: releases when every thread still running has arrived (a thread
+    that has returned no longer counts, as the simulator's own rule has it). It replaces the simulator's
+    main thread polling every thread's flag while holding the GIL, which took most of this file's time."""
+
+    def __init__(self, parties):
+        self.condition = threading.Condition()
+        self.running, self.arrived, self.generation, self.aborted = parties, 0, 0, False
+
+    def _release_if_all_arrived(self):
+        if self.arrived and self.arrived == self.running:
+            self.arrived, self.generation = 0, self.generation + 1
+            self.condition.notify_all()
+
+    def wait(self):
+        with self.condition:
+            generation = self.generation
+            self.arrived += 1
+            self._release_if_all_arrived()
+            while generation == self.generation and not self.aborted:
+                self.condition.wait()
+            if self.aborted:
+                raise RuntimeError("another thread of the block failed")
+
+    def leave(self, failed):
+        with self.condition:
+            self.running -= 1
+            self.aborted = self.aborted or failed
+            self._release_if_all_arrived()
+            self.condition.notify_all()
+
+
+def _run_block(self, grid_point, *args):
+    barrier = _Barrier(int(np.prod(self._block_dim)))
+    threads = []
+    for block_point in np.ndindex(*self._block_dim):
+        thread = kernel.BlockThread(lambda: self._f(*args), self, grid_point, block_point, self._debug)
+        thread.barrier = barrier
+        threads.append(thread)
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    failures = [t.exception for t in threads if t.exception and "another thread" not in str(t.exception[0])]
+    if failures:
+        raise failures[0][0].with_traceback(failures[0][1])
+
+
+def _run_thread(self):
+    try:
+        _simulated_thread_run(self)
+    finally:
+        self.barrier.leave(failed=self.exception is not None)
+
+
+_simulated_thread_run = kernel.BlockThread.run
+kernel.BlockThread.run = _run_thread
+kernel.BlockThread.syncthreads = lambda self: self.barrier.wait()
+kernel.BlockManager.run = _run_block
 
 
 def _shared_array(self, shape, dtype, alignment=None):
