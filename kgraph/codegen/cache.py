@@ -58,9 +58,3 @@ def load_source(source: str) -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
-
-
-def shared_kernel(name: str):
-    """The kernel of the generated module `name` (codegen/cpu.py), which a program's module binds to the
-    kernel's name there: a program loads its kernels' modules (`load_source`) before its own."""
-    return getattr(sys.modules[name], SHARED_NAME)

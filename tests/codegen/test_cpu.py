@@ -12,6 +12,7 @@ import pytest
 
 from kgraph import ops
 from kgraph.codegen.cpu import ProgramLayout
+from kgraph.codegen.kernel_symbols import Kernel
 from kgraph.ir.builder import Sym, tracing
 from kgraph.ir.graph import Graph
 from kgraph.passes.pipeline import run_pipeline
@@ -63,6 +64,7 @@ def test_compiled_code_is_float32_throughout(tmp_path, monkeypatch):
     checked = 0
     for name in dir(compiled.module):
         fn = getattr(compiled.module, name)
+        fn = fn.dispatcher if isinstance(fn, Kernel) else fn
         if not getattr(getattr(fn, "py_func", None), "__module__", "").startswith("kg_"):
             continue  # an imported helper: other tests may have called it from Python (boxing doubles)
         for signature in getattr(fn, "signatures", []):
@@ -73,6 +75,21 @@ def test_compiled_code_is_float32_throughout(tmp_path, monkeypatch):
                 assert re.search(r"\bdouble\b", llvm) is None, name
             checked += 1
     assert checked >= 4
+
+
+def test_the_loop_calls_its_kernels_by_symbol(tmp_path, monkeypatch):
+    """The loop calls each kernel's own compiled code (codegen/kernel_symbols.py): no kernel is linked into
+    it to be optimized and emitted again; a second process defines the symbols before loading the loop."""
+    monkeypatch.setenv("KGRAPH_CACHE_DIR", str(tmp_path))
+    store, compiled, interpreted = _programs((10, 6, 4), 4)
+    x, y = np.ones((4, 10), np.float32), np.eye(4, dtype=np.float32)
+    compiled.run(store.array, [x, y], np.arange(4), 0, 1)
+    (signature,) = compiled.module.run_loop.signatures
+    llvm = compiled.module.run_loop.inspect_llvm(signature)
+    called = set(re.findall(r"^declare .*@(kgraph_kg_\w+)\(", llvm, re.M))
+    kernels = re.findall(r"^ +(k\d+\w*)\(", compiled.source.split("def run_loop(")[1], re.M)
+    assert len(called) == len(kernels) >= 4, (called, kernels)
+    assert not re.search(r"^define .*kg_kernel", llvm, re.M)
 
 
 def test_generated_source_is_readable(mlp):
@@ -158,7 +175,7 @@ def test_programs_holding_the_same_kernel_share_its_compiled_code():
 
     def kernels(program):  # the kernels bound in the program's module (not their helpers, `..._rows`)
         defined = re.findall(r"^def (k\d+\w*)\(", program.source, re.M)
-        return [getattr(program.module, k) for k in defined if hasattr(program.module, k)]
+        return [getattr(program.module, k).dispatcher for k in defined if hasattr(program.module, k)]
 
     assert len(kernels(first)) == 2 and all(k in kernels(second) for k in kernels(first)), second.source
     for kernel in kernels(first):
