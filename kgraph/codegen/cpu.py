@@ -127,13 +127,11 @@ class _Views:
 
 
 def gemms_split(graph: Graph) -> bool:
-    """Whether the program's products split across Numba's threads: from SPLIT_MIN_BATCH rows a run (a
-    training batch), when the largest is worth splitting (SPLIT_MIN_MNK multiply-adds). Then the whole
-    program runs on Numba's threads, with BLAS on one (codegen/threads.py). Programs for fewer rows (predict
-    latency) keep OpenBLAS's threads, which also split a matrix-vector product."""
+    """Whether the program's products split across Numba's threads: when the largest, at the program's
+    batch size, is worth splitting (SPLIT_MIN_MNK multiply-adds). Then the whole program runs on Numba's
+    threads, with BLAS on one (codegen/threads.py); a product too small at the rows of a run (a batch-1
+    predict's matrix-vector products) runs on one thread. Other programs keep OpenBLAS's threads."""
     batch = graph.memory.batch_size
-    if batch < threads.SPLIT_MIN_BATCH:
-        return False
     largest = 0
     for kernel in graph.fusion.kernels:
         if kernel.anchor is None:

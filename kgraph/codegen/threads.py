@@ -2,14 +2,13 @@
 
 Two pools on two cores fight: after a threaded GEMM, OpenBLAS's workers spin for ~0.1 s waiting for more
 work, and a parallel recurrent scan that followed a 2-thread GEMM ran 3x slower than its serial version
-(8 ms against 2.5 ms for GEMM + scan). A program for SPLIT_MIN_BATCH rows a run or more splits its work
-across Numba's threads when its largest product is worth splitting (SPLIT_MIN_MNK) or it holds a recurrent
-scan: then BLAS runs on one thread, each large GEMM runs here as one single-threaded `sgemm` per Numba
-thread, and large loops (an optimizer's update) in blocks of rows or columns (codegen/loops.py). Measured,
+(8 ms against 2.5 ms for GEMM + scan). A program splits its work across Numba's threads when its largest
+product is worth splitting (SPLIT_MIN_MNK) or it holds a recurrent scan over SPLIT_MIN_BATCH rows or more:
+then BLAS runs on one thread, each large GEMM runs here as one single-threaded `sgemm` per Numba thread,
+and large loops (an optimizer's update) in blocks of rows or columns (codegen/loops.py). Measured,
 processes alternated: an MNIST MLP trains at 47.4k samples/s against 43.0k with OpenBLAS's threads, the
-MNIST CNN at 5.7k against 5.3k; its Adam update halves. Other programs (predict latency: OpenBLAS also
-splits a one-row matrix-vector product) leave threading to OpenBLAS (a scan there sets it to one thread
-while it walks).
+MNIST CNN at 5.7k against 5.3k; its Adam update halves. Other programs leave threading to OpenBLAS (a scan
+there sets it to one thread while it walks).
 """
 
 from __future__ import annotations
@@ -29,10 +28,11 @@ from kgraph.codegen.blas import NO_TRANS, ROW_MAJOR, TRANS, set_blas_threads
 from kgraph.codegen.gemm import define_sgemm, sgemm
 from kgraph.codegen.intrinsics import ptr, view
 
-# A product splits from this many multiply-adds (~40 us on one core). OpenBLAS threads from 2**18, but a
-# fork here pays a wake-up of Numba's worker, which made an LSTM's batch-1 predict (a 2.6M input projection)
-# swing between 114 and 172 us from one process to the next.
-SPLIT_MIN_MNK = 1 << 22
+# A product splits from this many multiply-adds (~50 us on one core). OpenBLAS threads from 2**18, and a fork
+# here pays a wake-up of Numba's worker, but halves on the tiles beat OpenBLAS's two threads from here: the
+# MNIST CNN's batch-1 conv2 product (121 x 288 x 64, 2.2M) 37-47 us against 56, and the LSTM's batch-1 predict
+# (a 2.6M input projection) 146-193 us against 159-247 (processes alternated; from 2**22 neither split).
+SPLIT_MIN_MNK = 1 << 21
 # Rows (or columns, or depth) of the product a thread gets at least.
 SPLIT_MIN_ROWS = 8
 # Batch rows from which a recurrent scan splits across threads (rows never meet in a recurrence, so one fork

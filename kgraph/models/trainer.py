@@ -131,8 +131,8 @@ class Trainer(KerasStepAPI):
 
     def _program(self, kind: str, batch_size: int, x_shapes, y_shapes=(), weighted: bool = False):
         """The compiled program for `batch_size` rows a batch: one that runs as many or more, or a new one.
-        Predicting runs a large batch a part at a time (`predict_rows`), and a few rows (latency, on
-        OpenBLAS's threads) with a program of their own, not with one sized for thousands."""
+        Predicting runs a large batch a part at a time (`predict_rows`), and a few rows (latency) with a
+        program of their own, not with one sized for thousands."""
         key = (kind, tuple(x_shapes), tuple(y_shapes), weighted)
         if kind == "predict":
             key += (batch_size < SPLIT_MIN_BATCH,)

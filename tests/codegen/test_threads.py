@@ -117,29 +117,32 @@ def test_a_scan_too_small_to_split_runs_its_walk_on_one_blas_thread(monkeypatch)
 
 
 @needs_two
-def test_programs_with_large_products_split_and_batch_one_predicts_keep_openblas(monkeypatch):
+def test_programs_with_large_products_split_and_others_keep_openblas(monkeypatch):
     """Training an MNIST-sized MLP at batch 128 (products of 51M multiply-adds) runs on Numba's threads and
-    splits its Adam update; predicting at the default batch size (32 rows: a latency) keeps OpenBLAS's
-    threads, which split its matrix-vector products; both give numpy's numbers."""
+    splits its Adam update, as does predicting at the default batch size (32 rows: 12.8M); a model whose
+    products stay under SPLIT_MIN_MNK keeps OpenBLAS's threads, which split its matrix-vector products; all
+    give numpy's numbers."""
     import kgraph
 
     monkeypatch.setattr(kgraph.config, "num_threads", lambda: 2)
     rng = np.random.default_rng(2)
-    model = kgraph.Sequential([kgraph.Input((784,)), kgraph.layers.Dense(512, activation="relu"),
-                               kgraph.layers.Dense(10)])  # fmt: skip
-    model.compile(optimizer="adam", loss="mse")
     x, y = rng.random((128, 784), dtype=np.float32), rng.random((128, 10), dtype=np.float32)
-    model.train_on_batch(x, y)
-    one = model.predict(x[:1], verbose=0)
-    (train,) = [p for key, p in model._programs.items() if key[0] == "train"]
-    (predict,) = [p for key, p in model._programs.items() if key[0] == "predict"]
-    assert train.splits_work and "SPLITS_WORK = True" in train.source
-    assert re.search(r"parallel=True.*\ndef k\d+_add_pow_sub_sqrt", train.source), train.source
-    assert not predict.splits_work and "prange(" not in predict.source
-    kernel, bias, kernel2, bias2 = model.get_weights()
-    expected = np.maximum(x[:1] @ kernel + bias, 0) @ kernel2 + bias2
-    np.testing.assert_allclose(one, expected, rtol=1e-5, atol=1e-5)
-    assert _blas_threads() == 2
+    for hidden, splits in ((512, True), (32, False)):  # 32 rows x 784 x 32: 0.8M multiply-adds
+        model = kgraph.Sequential([kgraph.Input((784,)), kgraph.layers.Dense(hidden, activation="relu"),
+                                   kgraph.layers.Dense(10)])  # fmt: skip
+        model.compile(optimizer="adam", loss="mse")
+        if splits:
+            model.train_on_batch(x, y)
+            (train,) = [p for key, p in model._programs.items() if key[0] == "train"]
+            assert train.splits_work and "SPLITS_WORK = True" in train.source
+            assert re.search(r"parallel=True.*\ndef k\d+_add_pow_sub_sqrt", train.source), train.source
+        one = model.predict(x[:1], verbose=0)
+        (predict,) = [p for key, p in model._programs.items() if key[0] == "predict"]
+        assert predict.splits_work == splits and f"SPLITS_WORK = {splits}" in predict.source
+        kernel, bias, kernel2, bias2 = model.get_weights()
+        expected = np.maximum(x[:1] @ kernel + bias, 0) @ kernel2 + bias2
+        np.testing.assert_allclose(one, expected, rtol=1e-5, atol=1e-5)
+        assert _blas_threads() == (1 if splits else 2)
 
 
 def test_a_recurrent_program_loads_from_the_disk_cache(tmp_path):
