@@ -22,16 +22,21 @@ from numba.extending import models, register_model, typeof_impl
 from kgraph.codegen.cache import SHARED_NAME
 
 
+def kernel_dispatcher(module_name: str):
+    """The `SHARED_NAME` function of the generated kernel module `module_name` (codegen/cpu.py), which a
+    program loads before its own module."""
+    return getattr(sys.modules[module_name], SHARED_NAME)
+
+
 class Kernel:
-    """A kernel as its program's module binds it: the `SHARED_NAME` function of the generated module
-    `module_name` (codegen/cpu.py), loaded before the program's module is."""
+    """A kernel as its program's module binds it (compiled code calls it by symbol)."""
 
     def __init__(self, module_name: str):
         self.module_name = module_name
 
     @property
     def dispatcher(self):
-        return getattr(sys.modules[self.module_name], SHARED_NAME)
+        return kernel_dispatcher(self.module_name)
 
     def __repr__(self) -> str:
         return f"Kernel({self.module_name!r})"
@@ -51,7 +56,7 @@ class KernelSymbol:
         return f"kgraph_{self.module_name}_{digest}"
 
     def __call__(self) -> None:
-        dispatcher = Kernel(self.module_name).dispatcher
+        dispatcher = kernel_dispatcher(self.module_name)
         compiled = dispatcher.overloads.get(self.argtypes)
         if compiled is None:
             dispatcher.compile(self.argtypes)
@@ -67,12 +72,12 @@ class KernelType(types.Callable, types.Dummy):
         super().__init__(name=f"Kernel({module_name})")
 
     def get_call_type(self, context, args, kws):
-        template, pysig, args, kws = Kernel(self.module_name).dispatcher.get_call_template(args, kws)
+        template, pysig, args, kws = kernel_dispatcher(self.module_name).get_call_template(args, kws)
         signature = template(context).apply(args, kws)
         return signature.replace(pysig=pysig) if signature else None
 
     def get_call_signatures(self):
-        return Kernel(self.module_name).dispatcher.nopython_signatures, True
+        return kernel_dispatcher(self.module_name).nopython_signatures, True
 
     def get_impl_key(self, signature):
         return self

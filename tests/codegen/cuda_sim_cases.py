@@ -23,6 +23,10 @@ from kgraph.variables import Variable
 assert os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", "run through tests/codegen/test_cuda_sim.py"
 
 
+class _BlockAborted(RuntimeError):
+    """Raised in the threads of a block waiting at a barrier when another of its threads failed."""
+
+
 class _Barrier:
     """`syncthreads` for one simulated block: releases when every thread still running has arrived (a thread
     that has returned no longer counts, as the simulator's own rule has it). It replaces the simulator's
@@ -45,7 +49,7 @@ class _Barrier:
             while generation == self.generation and not self.aborted:
                 self.condition.wait()
             if self.aborted:
-                raise RuntimeError("another thread of the block failed")
+                raise _BlockAborted("another thread of the block failed")
 
     def leave(self, failed):
         with self.condition:
@@ -66,7 +70,8 @@ def _run_block(self, grid_point, *args):
         thread.start()
     for thread in threads:
         thread.join()
-    failures = [t.exception for t in threads if t.exception and "another thread" not in str(t.exception[0])]
+    # The simulator re-raises a thread's error as the same type with its thread's position in the message.
+    failures = [t.exception for t in threads if t.exception and not isinstance(t.exception[0], _BlockAborted)]
     if failures:
         raise failures[0][0].with_traceback(failures[0][1])
 
