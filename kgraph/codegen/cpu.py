@@ -128,19 +128,22 @@ class _Views:
 
 def gemms_split(graph: Graph) -> bool:
     """Whether the program's products split across Numba's threads: when the largest, at the program's
-    batch size, is worth splitting (SPLIT_MIN_MNK multiply-adds). Then the whole program runs on Numba's
-    threads, with BLAS on one (codegen/threads.py); a product too small at the rows of a run (a batch-1
-    predict's matrix-vector products) runs on one thread. Other programs keep OpenBLAS's threads."""
+    batch size, is worth splitting (SPLIT_MIN_MNK multiply-adds, or SPLIT_MIN_GEMV entries of the matrix of
+    a one-row product). Then the whole program runs on Numba's threads, with BLAS on one
+    (codegen/threads.py); a product too small at the rows of a run runs on one thread. Other programs keep
+    OpenBLAS's threads."""
     batch = graph.memory.batch_size
-    largest = 0
     for kernel in graph.fusion.kernels:
         if kernel.anchor is None:
             continue
         node = graph.node(kernel.anchor)
         a = graph.type(node.inputs[0]).concrete_shape(batch)
         depth = a[-2] if node.attrs.get("transpose_a", False) else a[-1]
-        largest = max(largest, node.type.size(batch) * depth)
-    return largest >= threads.SPLIT_MIN_MNK
+        entries = node.type.size(batch)
+        rows = entries // max(1, node.type.concrete_shape(batch)[-1])
+        if entries * depth >= threads.SPLIT_MIN_MNK or (rows == 1 and entries * depth >= threads.SPLIT_MIN_GEMV):
+            return True
+    return False
 
 
 @dataclass

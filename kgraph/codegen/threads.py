@@ -24,7 +24,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 from numpy import float32 as f32
 
-from kgraph.codegen.blas import NO_TRANS, ROW_MAJOR, TRANS, set_blas_threads
+from kgraph.codegen.blas import NO_TRANS, ROW_MAJOR, TRANS, set_blas_threads, sgemv
 from kgraph.codegen.gemm import define_sgemm, sgemm
 from kgraph.codegen.intrinsics import ptr, view
 
@@ -42,6 +42,12 @@ SPLIT_MIN_ROWS = 8
 SPLIT_MIN_BATCH = 64
 # The shared dimension of a product splits when it is this many times its largest other dimension.
 DEPTH_SPLIT_RATIO = 8
+# A one-row product (a matrix-vector product: a batch-1 predict) splits from this many entries of the matrix:
+# it streams the matrix at ~8-12 entries a ns on one core, whatever the multiply-adds. It splits along the
+# shared dimension (each thread streams a contiguous half of the rows of B, then the two partial rows add):
+# 1 x 784 @ 784 x 512 on one thread 27-36 us, in two halves of its columns 21-30, of its rows 18-26; 512 x 512
+# 18-25, 15-19, 12-17; 256 x 512 9-13, 8-12, 7-11 (three runs); 256 x 256 on two threads lost (6.4 -> 7.6 us).
+SPLIT_MIN_GEMV = 1 << 17
 # An elementwise loop splits from this many elements (~30 us on one core): an LSTM's Adam update of 2.6M
 # weights takes 390 us on two threads against 975 us on one.
 SPLIT_MIN_ELEMENTS = 1 << 16
@@ -80,6 +86,12 @@ def loop_parts(units, per_unit):
 
 @njit(cache=True, nogil=True)
 def _sgemm_at(ta, tb, m, n, k, a, ia, lda, b, ib, ldb, beta, c, ic, ldc):
+    if m == 1:  # out^T = op(B)^T a^T: OpenBLAS's sgemm packs all of B first, which at m = 1 costs up to 2x
+        sgemv(
+            ROW_MAJOR, NO_TRANS if tb else TRANS, n if tb else k, k if tb else n, f32(1.0),
+            ptr(view(b, ib, (1,))), ldb, ptr(view(a, ia, (1,))), lda if ta else 1, beta, ptr(view(c, ic, (1,))), 1,
+        )  # fmt: skip
+        return
     sgemm(
         ROW_MAJOR, TRANS if ta else NO_TRANS, TRANS if tb else NO_TRANS, m, n, k, f32(1.0),
         ptr(view(a, ia, (1,))), lda, ptr(view(b, ib, (1,))), ldb, beta, ptr(view(c, ic, (1,))), ldc,
@@ -129,9 +141,12 @@ def _sgemm_split_arrays(ta, tb, m, n, k, a, ia, lda, b, ib, ldb, beta, c, ic, ld
     shared dimension when it dwarfs both (a weight gradient summed over thousands of rows), at the price of
     adding up partial products.
     """
-    axis, parts = BY_DEPTH, row_parts(k, m * n) if k >= DEPTH_SPLIT_RATIO * max(m, n) else 1
-    if parts == 1:
-        axis, parts = (BY_ROWS, row_parts(m, n * k)) if m >= n else (BY_COLUMNS, row_parts(n, m * k))
+    if m == 1:  # a matrix-vector product: what it costs is streaming B, fastest in contiguous runs of rows
+        axis, parts = BY_DEPTH, 1 if k * n < SPLIT_MIN_GEMV else max(1, min(thread_count(), k // SPLIT_MIN_ROWS))
+    else:
+        axis, parts = BY_DEPTH, row_parts(k, m * n) if k >= DEPTH_SPLIT_RATIO * max(m, n) else 1
+        if parts == 1:
+            axis, parts = (BY_ROWS, row_parts(m, n * k)) if m >= n else (BY_COLUMNS, row_parts(n, m * k))
     if parts == 1:
         _sgemm_at(ta, tb, m, n, k, a, ia, lda, b, ib, ldb, beta, c, ic, ldc)
     else:  # one call: each call site with its own constant axis compiled the parallel function again

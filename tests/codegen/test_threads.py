@@ -69,6 +69,32 @@ def test_split_gemm_matches_numpy(ta, tb, split):
 
 @needs_two
 @pytest.mark.parametrize("ta", [False, True])
+@pytest.mark.parametrize("tb", [False, True])
+@pytest.mark.parametrize("n, k", [(600, 300), (40, 70)])
+def test_one_row_products_match_numpy(ta, tb, n, k):
+    """A one-row product runs as sgemv (the row strided when A is transposed), split along the shared
+    dimension across the threads from SPLIT_MIN_GEMV entries of B (600 x 300), on one thread below (40 x 70)."""
+    rng = np.random.default_rng(3)
+    pad = 3
+    a = rng.normal(size=(k, 1 + pad) if ta else (1, k + pad)).astype(np.float32)
+    b = rng.normal(size=(n, k + pad) if tb else (k, n + pad)).astype(np.float32)
+    c = rng.normal(size=(1, n + pad)).astype(np.float32)
+    before = c.copy()
+    op_a = a[:, 1:2].T if ta else a[:, 1 : k + 1]
+    op_b = b[:, 1 : k + 1].T if tb else b[:, 1 : n + 1]
+    expected = op_a.astype(np.float64) @ op_b + 0.5 * c[:, 2 : n + 2]
+    assert (k * n >= threads.SPLIT_MIN_GEMV) == (n == 600)
+    threads.use_threads(2, split=True)
+    a_flat, b_flat, c_flat = a.ravel(), b.ravel(), c.ravel()
+    lda, ldb = a.shape[1], b.shape[1]
+    threads.sgemm_split(ta, tb, 1, n, k, a_flat, 1, lda, b_flat, 1, ldb, np.float32(0.5), c_flat, 2, c.shape[1])
+    np.testing.assert_allclose(c[:, 2 : n + 2], expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(c[:, :2], before[:, :2])  # nothing written outside the row's n entries
+    np.testing.assert_array_equal(c[:, n + 2 :], before[:, n + 2 :])
+
+
+@needs_two
+@pytest.mark.parametrize("ta", [False, True])
 @pytest.mark.parametrize("shape", [(600, 40, 200), (40, 600, 200), (24, 40, 5000)])
 def test_matmul_of_2d_arrays_matches_numpy(ta, shape):
     """The GEMM kernels' entry (2-D arrays, as the generated kernels pass them), split three ways."""
@@ -143,6 +169,23 @@ def test_programs_with_large_products_split_and_others_keep_openblas(monkeypatch
         expected = np.maximum(x[:1] @ kernel + bias, 0) @ kernel2 + bias2
         np.testing.assert_allclose(one, expected, rtol=1e-5, atol=1e-5)
         assert _blas_threads() == (1 if splits else 2)
+
+
+@needs_two
+def test_a_one_row_program_splits_when_its_matrices_are_large(monkeypatch):
+    """A program compiled for one row (predict_on_batch's first call) splits when a matrix-vector product
+    streams SPLIT_MIN_GEMV entries or more (784 x 512), and keeps OpenBLAS's threads under (784 x 32)."""
+    import kgraph
+
+    monkeypatch.setattr(kgraph.config, "num_threads", lambda: 2)
+    x = np.random.default_rng(4).random((1, 784), dtype=np.float32)
+    for hidden, splits in ((512, True), (32, False)):
+        model = kgraph.Sequential([kgraph.Input((784,)), kgraph.layers.Dense(hidden, activation="relu")])
+        out = model.predict_on_batch(x)
+        (predict,) = model._programs.values()
+        assert predict.batch_size == 1 and predict.splits_work == splits
+        kernel, bias = model.get_weights()
+        np.testing.assert_allclose(out, np.maximum(x @ kernel + bias, 0), rtol=1e-5, atol=1e-5)
 
 
 def test_a_recurrent_program_loads_from_the_disk_cache(tmp_path):
