@@ -139,9 +139,9 @@ def gemms_split(graph: Graph) -> bool:
         node = graph.node(kernel.anchor)
         a = graph.type(node.inputs[0]).concrete_shape(batch)
         depth = a[-2] if node.attrs.get("transpose_a", False) else a[-1]
-        entries = node.type.size(batch)
-        rows = entries // max(1, node.type.concrete_shape(batch)[-1])
-        if entries * depth >= threads.SPLIT_MIN_MNK or (rows == 1 and entries * depth >= threads.SPLIT_MIN_GEMV):
+        products = node.type.size(batch) * depth
+        one_row = node.type.size(batch) == node.type.concrete_shape(batch)[-1]
+        if products >= threads.SPLIT_MIN_MNK or (one_row and products >= threads.SPLIT_MIN_GEMV):
             return True
     return False
 

@@ -89,7 +89,8 @@ def _sgemm_at(ta, tb, m, n, k, a, ia, lda, b, ib, ldb, beta, c, ic, ldc):
     if m == 1:  # out^T = op(B)^T a^T: OpenBLAS's sgemm packs all of B first, which at m = 1 costs up to 2x
         sgemv(
             ROW_MAJOR, NO_TRANS if tb else TRANS, n if tb else k, k if tb else n, f32(1.0),
-            ptr(view(b, ib, (1,))), ldb, ptr(view(a, ia, (1,))), lda if ta else 1, beta, ptr(view(c, ic, (1,))), 1,
+            ptr(view(b, ib, (1,))), ldb, ptr(view(a, ia, (1,))), lda if ta else 1,
+            beta, ptr(view(c, ic, (1,))), 1,
         )  # fmt: skip
         return
     sgemm(
@@ -142,7 +143,8 @@ def _sgemm_split_arrays(ta, tb, m, n, k, a, ia, lda, b, ib, ldb, beta, c, ic, ld
     adding up partial products.
     """
     if m == 1:  # a matrix-vector product: what it costs is streaming B, fastest in contiguous runs of rows
-        axis, parts = BY_DEPTH, 1 if k * n < SPLIT_MIN_GEMV else max(1, min(thread_count(), k // SPLIT_MIN_ROWS))
+        worth = k * n >= SPLIT_MIN_GEMV
+        axis, parts = BY_DEPTH, max(1, min(thread_count(), k // SPLIT_MIN_ROWS)) if worth else 1
     else:
         axis, parts = BY_DEPTH, row_parts(k, m * n) if k >= DEPTH_SPLIT_RATIO * max(m, n) else 1
         if parts == 1:

@@ -73,7 +73,8 @@ def test_split_gemm_matches_numpy(ta, tb, split):
 @pytest.mark.parametrize("n, k", [(600, 300), (40, 70)])
 def test_one_row_products_match_numpy(ta, tb, n, k):
     """A one-row product runs as sgemv (the row strided when A is transposed), split along the shared
-    dimension across the threads from SPLIT_MIN_GEMV entries of B (600 x 300), on one thread below (40 x 70)."""
+    dimension across the threads from SPLIT_MIN_GEMV entries of B (600 x 300), on one thread below
+    (40 x 70)."""
     rng = np.random.default_rng(3)
     pad = 3
     a = rng.normal(size=(k, 1 + pad) if ta else (1, k + pad)).astype(np.float32)
@@ -85,9 +86,9 @@ def test_one_row_products_match_numpy(ta, tb, n, k):
     expected = op_a.astype(np.float64) @ op_b + 0.5 * c[:, 2 : n + 2]
     assert (k * n >= threads.SPLIT_MIN_GEMV) == (n == 600)
     threads.use_threads(2, split=True)
-    a_flat, b_flat, c_flat = a.ravel(), b.ravel(), c.ravel()
-    lda, ldb = a.shape[1], b.shape[1]
-    threads.sgemm_split(ta, tb, 1, n, k, a_flat, 1, lda, b_flat, 1, ldb, np.float32(0.5), c_flat, 2, c.shape[1])
+    flat_a, flat_b, flat_c = a.ravel(), b.ravel(), c.ravel()
+    lda, ldb, ldc = a.shape[1], b.shape[1], c.shape[1]
+    threads.sgemm_split(ta, tb, 1, n, k, flat_a, 1, lda, flat_b, 1, ldb, np.float32(0.5), flat_c, 2, ldc)
     np.testing.assert_allclose(c[:, 2 : n + 2], expected, rtol=1e-4, atol=1e-4)
     np.testing.assert_array_equal(c[:, :2], before[:, :2])  # nothing written outside the row's n entries
     np.testing.assert_array_equal(c[:, n + 2 :], before[:, n + 2 :])
@@ -215,7 +216,8 @@ def test_large_loops_of_a_splitting_program_run_in_blocks_one_per_thread():
     """In a program that splits its work (here its 64 x 1200 x 1100 product does), a loop over many rows
     runs in blocks of rows (a GEMM's epilogue too), and a one-row loop over many columns (an optimizer's
     update is one) in blocks of columns, one block per Numba thread, its prologue scalars computed once
-    before; a stack of products runs each through the split GEMM; the results are numpy's."""
+    before; a stack of products runs each through the split GEMM; the results are numpy's, for 64 rows and
+    for one (where each loop's single block runs on the caller)."""
     from kgraph import ops
     from kgraph.codegen.cpu import ProgramLayout
     from kgraph.ir.builder import Sym, emit, tracing
@@ -267,4 +269,17 @@ def test_large_loops_of_a_splitting_program_run_in_blocks_one_per_thread():
     np.testing.assert_allclose(outputs[4], products, rtol=1e-4, atol=1e-4)
     np.testing.assert_array_equal(outputs[1], table[np.floor(p[:, 0] * 5.0).astype(int)])
     expected = row * np.sqrt(np.sqrt(np.sum(x.astype(np.float64) ** 2))) + 1.0
+    np.testing.assert_allclose(result.numpy(), expected, rtol=1e-5, atol=1e-5)
+    # One row: every block loop has a single block, which runs on the caller (no parallel region).
+    assert program.source.count("    if parts == 1:\n") == program.source.count("prange(parts)")
+    outputs = [np.zeros((1, width), np.float32) for width in (1200, 3, 1100, 80000, 1600)]
+    program.run(store.array, [x[:1], p[:1]], np.arange(1), 0, 1, outputs)
+    np.testing.assert_allclose(outputs[2], np.maximum(x[:1] @ w + bias, 0), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(outputs[0], np.tanh(x[:1]) * 2.0 + x[:1], rtol=1e-5, atol=1e-6)
+    scattered = np.zeros((2000, 40), np.float32)
+    np.add.at(scattered, np.floor(p[:1, 0] * 2000.0).astype(int), x[:1, :40])
+    np.testing.assert_allclose(outputs[3][0].reshape(2000, 40), scattered, rtol=1e-6)
+    np.testing.assert_allclose(outputs[4], products[:1], rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(outputs[1], table[np.floor(p[:1, 0] * 5.0).astype(int)])
+    expected = row * np.sqrt(np.sqrt(np.sum(x[:1].astype(np.float64) ** 2))) + 1.0
     np.testing.assert_allclose(result.numpy(), expected, rtol=1e-5, atol=1e-5)
