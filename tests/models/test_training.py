@@ -79,6 +79,24 @@ def test_a_large_predict_runs_in_parts_and_a_few_rows_get_a_program_of_their_own
     assert sizes == [1, 64], sizes
 
 
+def test_inputs_of_other_lengths_share_their_programs():
+    """A program holds no row count: predicting 5, 7 and 300 rows (batch 32) keeps one predict program, as
+    train_on_batch on 20 rows and then 7 keeps one training program (each used to build and keep its own,
+    with its own arena); the numbers are the eager layers'."""
+    x, y, _ = _data(300)
+    model = _model()
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    eager = x
+    for layer in model.layers:
+        eager = layer(eager)
+    for rows in (5, 7, 300):
+        np.testing.assert_allclose(model.predict(x[:rows], verbose=0), eager[:rows], rtol=1e-5, atol=1e-7)
+    model.train_on_batch(x[:20], y[:20])
+    model.train_on_batch(x[:7], y[:7])
+    kinds = sorted(key[0] for key in model._programs)
+    assert kinds == ["predict", "train"], list(model._programs)
+
+
 def test_on_batch_methods():
     x, y, _ = _data(32)
     model = _model()
