@@ -3,12 +3,12 @@
 Two pools on two cores fight: after a threaded GEMM, OpenBLAS's workers spin for ~0.1 s waiting for more
 work, and a parallel recurrent scan that followed a 2-thread GEMM ran 3x slower than its serial version
 (8 ms against 2.5 ms for GEMM + scan). A program splits its work across Numba's threads when its largest
-product is worth splitting (SPLIT_MIN_MNK) or it holds a recurrent scan over SPLIT_MIN_BATCH rows or more:
-then BLAS runs on one thread, each large GEMM runs here as one single-threaded `sgemm` per Numba thread,
-and large loops (an optimizer's update) in blocks of rows or columns (codegen/loops.py). Measured,
-processes alternated: an MNIST MLP trains at 47.4k samples/s against 43.0k with OpenBLAS's threads, the
-MNIST CNN at 5.7k against 5.3k; its Adam update halves. Other programs leave threading to OpenBLAS (a scan
-there sets it to one thread while it walks).
+product is worth splitting (SPLIT_MIN_MNK, or SPLIT_MIN_GEMV for a one-row product) or it holds a recurrent
+scan over SPLIT_MIN_BATCH rows or more: then BLAS runs on one thread, each large GEMM runs here as one
+single-threaded `sgemm` per Numba thread, and large loops (an optimizer's update) in blocks of rows or
+columns (codegen/loops.py). Measured, processes alternated: an MNIST MLP trains at 47.4k samples/s against
+43.0k with OpenBLAS's threads, the MNIST CNN at 5.7k against 5.3k; its Adam update halves. Other programs
+leave threading to OpenBLAS (a scan there sets it to one thread while it walks).
 """
 
 from __future__ import annotations
