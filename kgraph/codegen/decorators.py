@@ -18,13 +18,13 @@ def blocks_source(parts: str, units: str, call: str) -> list[str]:
     """Lines of a parallel function running `call` (source that reads `lo` and `hi`) on `parts` blocks of
     `units` rows (or columns), one block per Numba thread. One block runs on the caller: a `prange` of one
     still starts a parallel region, waking every thread (a batch-1 predict runs several such kernels)."""
-    return [
+    return [  # no early return: callers append lines that run after the blocks (stores, a scatter)
         f"    parts = {parts}",
         "    if parts == 1:",
         f"        lo, hi = 0, {units}",
         f"        {call}",
-        "        return",
-        "    for p in prange(parts):",
-        f"        lo, hi = p * {units} // parts, (p + 1) * {units} // parts",
-        f"        {call}",
+        "    else:",
+        "        for p in prange(parts):",
+        f"            lo, hi = p * {units} // parts, (p + 1) * {units} // parts",
+        f"            {call}",
     ]

@@ -189,6 +189,29 @@ def test_a_one_row_program_splits_when_its_matrices_are_large(monkeypatch):
         np.testing.assert_allclose(out, np.maximum(x @ kernel + bias, 0), rtol=1e-5, atol=1e-5)
 
 
+@needs_two
+def test_a_short_last_batch_of_a_splitting_program_counts_its_rows(monkeypatch):
+    """A splitting program (its scan runs 64 rows) whose last batch has two rows runs its split loops as one
+    block on the caller; the stores after the blocks still run (here the loss's row count, fused after the
+    input projection's bias): evaluate's loss is the mean over all 66 rows, as numpy computes it from
+    predict's probabilities."""
+    import kgraph
+
+    monkeypatch.setattr(kgraph.config, "num_threads", lambda: 2)
+    rng = np.random.default_rng(5)
+    x = rng.integers(1, 100, size=(66, 80)).astype(np.float32)
+    y = rng.integers(0, 2, size=(66, 1)).astype(np.float32)
+    model = kgraph.Sequential([kgraph.Input((80,)), kgraph.layers.Embedding(100, 16), kgraph.layers.LSTM(64),
+                               kgraph.layers.Dense(1, activation="sigmoid")])  # fmt: skip
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    loss = model.evaluate(x, y, batch_size=64, verbose=0)
+    (test,) = [p for key, p in model._programs.items() if key[0] == "test"]
+    assert test.splits_work and re.search(r"prange\(parts\)(.*\n)+    a\d+\[0\] = ", test.source)
+    p = np.clip(model.predict(x, verbose=0).astype(np.float64), 1e-7, 1 - 1e-7)
+    expected = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+    np.testing.assert_allclose(loss, expected, rtol=1e-5)
+
+
 def test_a_recurrent_program_loads_from_the_disk_cache(tmp_path):
     """Kernels that read the thread count call it by symbol: Numba's own `get_num_threads` holds a ctypes
     pointer, and every function calling it (up to the step and the loop) would compile in every process."""
@@ -272,6 +295,7 @@ def test_large_loops_of_a_splitting_program_run_in_blocks_one_per_thread():
     np.testing.assert_allclose(result.numpy(), expected, rtol=1e-5, atol=1e-5)
     # One row: every block loop has a single block, which runs on the caller (no parallel region).
     assert program.source.count("    if parts == 1:\n") == program.source.count("prange(parts)")
+    assert "        return\n" not in program.source  # lines after the blocks (a store, a scatter) still run
     outputs = [np.zeros((1, width), np.float32) for width in (1200, 3, 1100, 80000, 1600)]
     program.run(store.array, [x[:1], p[:1]], np.arange(1), 0, 1, outputs)
     np.testing.assert_allclose(outputs[2], np.maximum(x[:1] @ w + bias, 0), rtol=1e-5, atol=1e-4)
