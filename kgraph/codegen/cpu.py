@@ -139,8 +139,8 @@ def gemms_split(graph: Graph) -> bool:
         node = graph.node(kernel.anchor)
         a = graph.type(node.inputs[0]).concrete_shape(batch)
         depth = a[-2] if node.attrs.get("transpose_a", False) else a[-1]
-        products = node.type.size(batch) * depth
-        one_row = node.type.size(batch) == node.type.concrete_shape(batch)[-1]
+        entries = node.type.size(batch)
+        products, one_row = entries * depth, entries == node.type.concrete_shape(batch)[-1]
         if products >= threads.SPLIT_MIN_MNK or (one_row and products >= threads.SPLIT_MIN_GEMV):
             return True
     return False

@@ -69,9 +69,10 @@ def thread_count(typingctx):
 
 
 @njit(cache=True, nogil=True)
-def row_parts(rows, work_per_row):
-    """How many threads share `rows` rows of `work_per_row` multiply-adds each (1: run on the caller)."""
-    if rows * work_per_row < SPLIT_MIN_MNK:
+def row_parts(rows, work_per_row, least=SPLIT_MIN_MNK):
+    """How many threads share `rows` rows of `work_per_row` multiply-adds each (1, run on the caller, under
+    `least` in all)."""
+    if rows * work_per_row < least:
         return 1
     return max(1, min(thread_count(), rows // SPLIT_MIN_ROWS))
 
@@ -143,8 +144,7 @@ def _sgemm_split_arrays(ta, tb, m, n, k, a, ia, lda, b, ib, ldb, beta, c, ic, ld
     adding up partial products.
     """
     if m == 1:  # a matrix-vector product: what it costs is streaming B, fastest in contiguous runs of rows
-        worth = k * n >= SPLIT_MIN_GEMV
-        axis, parts = BY_DEPTH, max(1, min(thread_count(), k // SPLIT_MIN_ROWS)) if worth else 1
+        axis, parts = BY_DEPTH, row_parts(k, n, SPLIT_MIN_GEMV)
     else:
         axis, parts = BY_DEPTH, row_parts(k, m * n) if k >= DEPTH_SPLIT_RATIO * max(m, n) else 1
         if parts == 1:
