@@ -175,7 +175,7 @@ def test_training_matches_keras(name, kwargs):
         np.testing.assert_allclose(g, e, rtol=1e-3, atol=1e-5)
 
 
-def test_lstm_forward_is_one_scan_kernel():
+def _planned_lstm_forward():
     from kgraph.ir import Graph, Sym
     from kgraph.ir.builder import tracing
     from kgraph.passes.pipeline import run_pipeline
@@ -185,9 +185,21 @@ def test_lstm_forward_is_one_scan_kernel():
     with tracing(graph):
         x = Sym(graph, graph.add("input", name="x", shape=(None, 6, 3)))
         graph.outputs["y"] = layer(x).id
-    planned = run_pipeline(graph, 4)
+    return run_pipeline(graph, 4)
+
+
+def test_lstm_forward_is_one_scan_kernel():
+    planned = _planned_lstm_forward()
     ops = [planned.node(k.nodes[0]).op for k in planned.fusion.kernels if k.kind == "opaque"]
     assert ops.count("rnn_scan") == 1 and ops.count("rnn_outputs") == 1, ops
+
+
+def test_lstm_bias_joins_the_gates_in_the_scan():
+    """The input projection is a bare GEMM: the scan adds the bias to each step's gates (as Keras adds it after
+    both products), so no pass over the (batch, steps, 4 * units) projection adds it first."""
+    planned = _planned_lstm_forward()
+    (projection,) = [k for k in planned.fusion.kernels if k.anchor is not None]
+    assert [planned.node(n).op for n in projection.nodes] == ["matmul"]
 
 
 def _first_token_task(n=512, steps=6, seed=0):

@@ -272,12 +272,13 @@ def _outputs_grad(x, y, g, at):
     u, lay = at["units"], layout(at)
     d = emit("rnn_scan_grad", g, stash, U, brec, mask, rmask, *states, **at)
     dU = emit("rnn_kernel_grad", stash, d, **at)
-    dbrec = None
-    dxp = d
+    dxp, dbrec = d, None
     if lay.grad != lay.gates * u:  # GRU with reset_after: [d xp | d recurrent part]
         dxp = emit("slice", d, axis=2, start=0, stop=3 * u)
         recurrent = emit("slice", d, axis=2, start=3 * u, stop=6 * u)
         dbrec = emit("sum", recurrent, axes=(0, 1), keepdims=False)
+    elif at["cell"] != "gru":  # brec adds to the gates as xp does (a GRU without reset_after ignores it)
+        dbrec = emit("sum", d, axes=(0, 1), keepdims=False)
     carried = emit("rnn_state_grad", g, stash, U, brec, mask, rmask, *states, **at)
     dstates = [emit("slice", carried, axis=1, start=i * u, stop=(i + 1) * u) for i in range(len(states))]
     return [None, dxp, dU, dbrec, None, None, *dstates]

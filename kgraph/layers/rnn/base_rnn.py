@@ -160,7 +160,8 @@ class RecurrentLayer(Layer):
         }
 
     def _input_projection(self, sequences):
-        """`x @ kernel + input bias` for every step, and the recurrent bias (GRU with reset_after only)."""
+        """`x @ kernel + input bias` for every step, and the bias the scan adds to each step's gates (None:
+        zeros). LSTM and GRU with reset_after override it."""
         projected = ops.matmul(sequences, self.kernel)
         if self.use_bias:
             projected = ops.add(projected, self.bias)

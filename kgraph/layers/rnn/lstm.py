@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from kgraph import ops
 from kgraph.layers.rnn.base_rnn import RecurrentLayer
 
 
@@ -30,6 +31,11 @@ class LSTM(RecurrentLayer):
     def __init__(self, units, unit_forget_bias=True, **kwargs):
         super().__init__(units, **kwargs)
         self.unit_forget_bias = unit_forget_bias
+
+    def _input_projection(self, sequences):
+        """`x @ kernel` for every step; the bias joins each step's gates inside the scan, as Keras adds it
+        (`x @ kernel + h @ recurrent_kernel + bias`), and no pass over the projection adds it first."""
+        return ops.matmul(sequences, self.kernel), self.bias if self.use_bias else None
 
     def _bias_initializer(self):
         if not self.unit_forget_bias:
