@@ -52,15 +52,17 @@ def print_summary(model, print_fn) -> None:
         if i < len(layers) - 1:
             lines.append(_rule("├", "┼", "┤", "─"))
     lines.append(_rule("└", "┴", "┘", "─"))
-    total = _count(model.weights) if model.built else 0
+    weights = _count(model.weights) if model.built else 0
     trainable = _count(model.trainable_weights) if model.built else 0
+    # As in Keras, the total counts the optimizer's variables once they exist (after the first step).
+    built_optimizer = model.optimizer is not None and model._state is not None
+    slots = _count(model.optimizer.variables) if built_optimizer else 0
     lines += [
-        f" Total params: {total:,} ({_bytes(total)})",
+        f" Total params: {weights + slots:,} ({_bytes(weights + slots)})",
         f" Trainable params: {trainable:,} ({_bytes(trainable)})",
-        f" Non-trainable params: {total - trainable:,} ({_bytes(total - trainable)})",
+        f" Non-trainable params: {weights - trainable:,} ({_bytes(weights - trainable)})",
     ]
-    if model.optimizer is not None and model._state is not None:
-        slots = _count(model.optimizer.variables)
+    if built_optimizer:
         lines.append(f" Optimizer params: {slots:,} ({_bytes(slots)})")
     for line in lines:
         print_fn(line)

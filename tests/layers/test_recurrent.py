@@ -195,8 +195,8 @@ def test_lstm_forward_is_one_scan_kernel():
 
 
 def test_lstm_bias_joins_the_gates_in_the_scan():
-    """The input projection is a bare GEMM: the scan adds the bias to each step's gates (as Keras adds it after
-    both products), so no pass over the (batch, steps, 4 * units) projection adds it first."""
+    """The input projection is a bare GEMM: the scan adds the bias to each step's gates (as Keras adds it
+    after both products), so no pass over the (batch, steps, 4 * units) projection adds it first."""
     planned = _planned_lstm_forward()
     (projection,) = [k for k in planned.fusion.kernels if k.anchor is not None]
     assert [planned.node(n).op for n in projection.nodes] == ["matmul"]

@@ -267,6 +267,19 @@ def test_summary_lists_layers_and_parameters(capsys):
     assert 'Model: "net"' in out and "Dense" in out and "Total params: 195" in out
 
 
+def test_summary_total_counts_the_optimizer_variables_once_built(capsys):
+    """Keras's total: trainable + non-trainable + the optimizer's variables (SGD with momentum: its iteration
+    count, its learning rate and one slot per weight; Keras 3 prints 18 and 10 here)."""
+    model = keras.Sequential([layers.Input((3,)), layers.Dense(2)])
+    model.compile(optimizer=keras.optimizers.SGD(momentum=0.9), loss="mse")
+    model.summary()
+    assert "Total params: 8 " in capsys.readouterr().out
+    model.train_on_batch(np.ones((4, 3), np.float32), np.ones((4, 2), np.float32))
+    model.summary()
+    out = capsys.readouterr().out
+    assert "Total params: 18 " in out and "Trainable params: 8 " in out and "Optimizer params: 10 " in out
+
+
 def test_predict_rejects_nan_on_every_path():
     model = _model()
     x = np.ones((5, 8), np.float32)
