@@ -192,10 +192,6 @@ def _column_count(cols: str, args: list[KernelArg], names: dict[int, str]) -> st
     return cols
 
 
-# A one-row product runs as OpenBLAS's sgemv: its sgemm packs the whole matrix first, which at m = 1 costs
-# more than the product (1 x 1600 @ 1600 x 10: 12 us against 2.8; 1 x 288 @ 288 x 64: 13 against 0.8; up to
-# 2x on large matrices, 1 x 1600 @ 1600 x 512). A split product (`matmul`) does so itself, on two threads
-# when the matrix is large.
 def _gemm_lines(graph: Graph, anchor: int, a: str, b: str, out: str, split: bool) -> list[str]:
     node = graph.node(anchor)
     ta, tb = node.attrs.get("transpose_a", False), node.attrs.get("transpose_b", False)
@@ -203,15 +199,7 @@ def _gemm_lines(graph: Graph, anchor: int, a: str, b: str, out: str, split: bool
     lines = [f"    # %{anchor} = matmul{' (A transposed)' if ta else ''}{' (B transposed)' if tb else ''}"]
     if split:
         return [*lines, f"    if {out}.shape[0] > 0:", f"        matmul({ta}, {tb}, {a}, {b}, {out})"]
-    if not ta and not tb:
-        lines += [
-            f"    if {out}.shape[0] == 1:  # out^T = B^T a^T",
-            f"        sgemv({ROW_MAJOR}, {TRANS}, {b}.shape[0], {b}.shape[1], f32(1.0), ptr({b}), "
-            f"{b}.shape[1], ptr({a}), 1, f32(0.0), ptr({out}), 1)",
-            f"    elif {out}.shape[0] > 0:",
-        ]
-    else:
-        lines.append(f"    if {out}.shape[0] > 0:")
+    lines.append(f"    if {out}.shape[0] > 0:")
     lines.append(
         f"        sgemm({ROW_MAJOR}, {TRANS if ta else NO_TRANS}, {TRANS if tb else NO_TRANS}, "
         f"{out}.shape[0], "

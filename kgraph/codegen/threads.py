@@ -24,7 +24,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 from numpy import float32 as f32
 
-from kgraph.codegen.blas import NO_TRANS, ROW_MAJOR, TRANS, set_blas_threads, sgemv
+from kgraph.codegen.blas import NO_TRANS, ROW_MAJOR, TRANS, set_blas_threads
 from kgraph.codegen.gemm import define_sgemm, sgemm
 from kgraph.codegen.intrinsics import ptr, view
 
@@ -87,13 +87,6 @@ def loop_parts(units, per_unit):
 
 @njit(cache=True, nogil=True)
 def _sgemm_at(ta, tb, m, n, k, a, ia, lda, b, ib, ldb, beta, c, ic, ldc):
-    if m == 1:  # out^T = op(B)^T a^T: OpenBLAS's sgemm packs all of B first, which at m = 1 costs up to 2x
-        sgemv(
-            ROW_MAJOR, NO_TRANS if tb else TRANS, n if tb else k, k if tb else n, f32(1.0),
-            ptr(view(b, ib, (1,))), ldb, ptr(view(a, ia, (1,))), lda if ta else 1,
-            beta, ptr(view(c, ic, (1,))), 1,
-        )  # fmt: skip
-        return
     sgemm(
         ROW_MAJOR, TRANS if ta else NO_TRANS, TRANS if tb else NO_TRANS, m, n, k, f32(1.0),
         ptr(view(a, ia, (1,))), lda, ptr(view(b, ib, (1,))), ldb, beta, ptr(view(c, ic, (1,))), ldc,

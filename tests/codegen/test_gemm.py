@@ -20,12 +20,12 @@ def _call(ta, tb, m, n, k, alpha, a, b, beta, c):
     )
 
 
-# (m, k, n): a full 6 x 16 tile; rows and an 8-column block past it; 1 to 5 rows past the 6-row blocks,
-# each height with its own tile width and single vectors after it; an empty product; a width OpenBLAS
-# keeps (10 columns); a product past SMALL_MNK.
+# (m, k, n): a full 6 x 16 tile; rows and an 8-column block past it; 2 to 5 rows past the 6-row blocks,
+# each height with its own tile width and single vectors after it; one row (sgemv) of each width; an empty
+# product; a width OpenBLAS keeps (10 columns); a product past SMALL_MNK.
 SHAPES = [
-    (6, 5, 16), (13, 7, 24), (1, 3, 8), (1, 3, 72), (2, 5, 40), (3, 4, 32), (10, 6, 56), (11, 3, 24),
-    (0, 4, 16), (32, 64, 64), (9, 4, 10), (160, 128, 128),
+    (6, 5, 16), (13, 7, 24), (2, 5, 40), (3, 4, 32), (10, 6, 56), (11, 3, 24), (1, 3, 8), (1, 3, 72),
+    (1, 6, 10), (0, 4, 16), (32, 64, 64), (9, 4, 10), (160, 128, 128),
 ]  # fmt: skip
 
 
@@ -53,9 +53,10 @@ def test_sgemm_matches_numpy(ta, tb, m, k, n):
 
 
 def test_products_route_as_measured():
-    """The shapes above take each way: the tiles where B's rows are read in place, a copy of a small B^T,
-    and OpenBLAS for widths the tiles do not hold and for large products."""
+    """The shapes above take each way: sgemv for one row, the tiles where B's rows are read in place, a copy
+    of a small B^T, and OpenBLAS for widths the tiles do not hold and for large products."""
     route = gemm.route
+    assert route(ROW_MAJOR, NO_TRANS, 1, 512, 784) == route(ROW_MAJOR, TRANS, 1, 10, 3) == gemm.GEMV
     assert route(ROW_MAJOR, NO_TRANS, 32, 64, 64) == gemm.TILES
     assert route(ROW_MAJOR, TRANS, 32, 64, 64) == gemm.TILES_ON_B_COPY
     assert route(ROW_MAJOR, TRANS, 8, 256, 64) == gemm.OPENBLAS  # B^T of 16K entries: its copy strides

@@ -80,26 +80,29 @@ def _at(array: str, offset) -> str:
 
 
 def _step_gemm(width, k, a, lda, b, ldb, c, ldc, trans_b=NO, beta="f32(0.0)", b_t=None) -> list[str]:
-    """`C[:n, :width] = A[:n, :k] @ op(B) (+ beta * C)` for one time step: one sgemm over the walk's rows,
-    or an sgemv for a single row (OpenBLAS's sgemm is ~1.4x slower at m = 1). `a`, `b`, `c` are
-    (array, element offset) pairs; `b_t` (array, offset, leading dimension), where given, is op(B) stored
-    as such, for the sgemm: OpenBLAS's sgemm with B transposed took 15.5 us on the benchmark LSTM's step
-    gradient (32 x 256 @ (64 x 256)^T), 9.0 us on the same product with B^T stored (sgemv prefers B).
+    """`C[:n, :width] = A[:n, :k] @ op(B) (+ beta * C)` for one time step: one sgemm over the walk's rows
+    (an sgemv for a single row, codegen/gemm.py). `a`, `b`, `c` are (array, element offset) pairs; `b_t`
+    (array, offset, leading dimension), where given, is op(B) stored as such, for the sgemm: OpenBLAS's
+    sgemm with B transposed took 15.5 us on the benchmark LSTM's step gradient (32 x 256 @ (64 x 256)^T),
+    9.0 us on the same product with B^T stored. A single row still reads B: sgemv prefers it.
 
     Every walk runs BLAS on one thread (`_split_by_rows`): a step's GEMM (64 x 64 @ 64 x 256 for the
     benchmark's LSTM) is too small to gain from a second thread, and 80 of them per scan would each pay a
     thread handoff (on a busy 2-core machine a 2-thread scan ran 30 to 300 times slower).
     """
     a_at, b_at, c_at = _at(a[0], a[1]), _at(b[0], b[1]), _at(c[0], c[1])
-    # y = x @ op(B) is op(B)^T x: B^T x for B stored k x width, B x for B^T (B stored width x k).
-    gemv = f"{NO}, {width}, {k}" if trans_b == TR else f"{TR}, {k}, {width}"
-    tb, b_arg = (trans_b, f"{b_at}, {ldb}") if b_t is None else (NO, f"{_at(b_t[0], b_t[1])}, {b_t[2]}")
+
+    def product(tb, b_arg):
+        operands = f"{a_at}, {lda}, {b_arg}, {beta}, {c_at}, {ldc}"
+        return f"sgemm({RM}, {NO}, {tb}, n, {width}, {k}, f32(1.0), {operands})"
+
+    if b_t is None:
+        return [product(trans_b, f"{b_at}, {ldb}")]
     return [
         "if n == 1:",
-        f"    sgemv({RM}, {gemv}, f32(1.0), {b_at}, {ldb}, {a_at}, 1, {beta}, {c_at}, 1)",
+        f"    {product(trans_b, f'{b_at}, {ldb}')}",
         "else:",
-        f"    sgemm({RM}, {NO}, {tb}, n, {width}, {k}, f32(1.0), {a_at}, {lda}, {b_arg}, {beta}, "
-        f"{c_at}, {ldc})",
+        f"    {product(NO, f'{_at(b_t[0], b_t[1])}, {b_t[2]}')}",
     ]
 
 
