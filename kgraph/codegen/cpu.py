@@ -33,7 +33,7 @@ import numpy as np
 from numba import njit, prange
 from numpy import float32 as f32
 
-from kgraph.codegen.blas import blas_threads, set_blas_threads_to, sgemv
+from kgraph.codegen.blas import blas_threads, set_blas_threads_to
 from kgraph.codegen.gemm import sgemm
 from kgraph.codegen.intrinsics import ptr, view
 from kgraph.codegen.scalar_math import exp32, log32, sigmoid32, tanh32
