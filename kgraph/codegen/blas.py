@@ -41,8 +41,7 @@ openblas_sgemm = types.ExternalFunction(
     types.void(_i32, _i32, _i32, _i32, _i32, _i32, _f32, _f32p, _i32, _f32p, _i32, _f32, _f32p, _i32),
 )
 
-# A one-row product is a matrix-vector product: OpenBLAS's sgemv streams the matrix about 1.4x faster than
-# sgemm does at m = 1 (1 x 784 @ 784 x 512: 20 against 27 us here).
+# What `sgemm` (codegen/gemm.py) runs a one-row product on.
 sgemv = types.ExternalFunction(
     SGEMM_SYMBOL.replace("sgemm", "sgemv"),
     types.void(_i32, _i32, _i32, _i32, _f32, _f32p, _i32, _f32p, _i32, _f32, _f32p, _i32),
