@@ -16,6 +16,7 @@ from kgraph.codegen.threads import SPLIT_MIN_BATCH
 from kgraph.ir.builder import Sym, emit, origin, tracing
 from kgraph.ir.graph import Graph
 from kgraph.passes.autodiff import gradients
+from kgraph.passes.crop import crop_pooled_convolutions
 from kgraph.passes.pipeline import run_pipeline
 from kgraph.runtime.backends import make_program
 from kgraph.runtime.store import VariableStore
@@ -99,7 +100,12 @@ def _inputs(graph: Graph, prefix: str, shapes) -> list[Sym]:
 
 
 def _forward(model, xs, training: bool) -> list[Sym]:
-    return flat_outputs(model(xs if len(xs) > 1 else xs[0], training=training))
+    """The model's outputs, traced into the graph of `xs`, each convolution cropped to what a pooling
+    after it reads (passes/crop.py: before any gradient is derived from the forward)."""
+    outputs = flat_outputs(model(xs if len(xs) > 1 else xs[0], training=training))
+    graph = xs[0].graph
+    replaced = crop_pooled_convolutions(graph, kept=tuple(y.id for y in outputs if isinstance(y, Sym)))
+    return [Sym(graph, replaced[y.id]) if isinstance(y, Sym) and y.id in replaced else y for y in outputs]
 
 
 def flat_outputs(out) -> list:

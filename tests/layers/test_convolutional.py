@@ -221,6 +221,51 @@ def test_two_epochs_of_cnn_training_match_keras(data_format):
         np.testing.assert_allclose(got_w, want_w, rtol=1e-3, atol=1e-5)
 
 
+def _cropping_cnn(module):
+    """Pools that drop trailing rows and columns: 9 -> conv 7 -> max pool reads 6; conv 'same' 3 -> average
+    pool reads 2 (the crop then cuts into the convolution's own padding)."""
+    return module.Sequential(
+        [
+            module.Input((9, 9, 2)),
+            module.layers.Conv2D(4, 3, activation="relu"),
+            module.layers.MaxPooling2D(),
+            module.layers.Conv2D(6, 2, padding="same", activation="tanh"),
+            module.layers.AveragePooling2D(2),
+            module.layers.Flatten(),
+            module.layers.Dense(3, activation="softmax"),
+        ]
+    )
+
+
+def test_convolutions_compute_only_what_their_pools_read():
+    from kgraph.models.programs import predict_graph
+
+    graph = simplify(predict_graph(_cropping_cnn(kgraph), [(None, 9, 9, 2)]))
+    patches = [n for n in graph.nodes() if n.op == "patches"]
+    assert [n.type.shape[1:3] for n in patches] == [(6, 6), (2, 2)], graph
+    assert [n.attrs["padding"] for n in patches] == [((0, -1), (0, -1)), ((0, 0), (0, 0))], graph
+
+
+@pytest.mark.slow
+@pytest.mark.keras
+def test_cropped_convolutions_train_as_keras():
+    keras = pytest.importorskip("keras")
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(48, 9, 9, 2)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 48)]
+    reference, model = _cropping_cnn(keras), _cropping_cnn(kgraph)
+    model.set_weights(reference.get_weights())
+    got, want = model.predict(x, verbose=0), reference.predict(x, verbose=0)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    for m, module in ((reference, keras), (model, kgraph)):
+        m.compile(optimizer=module.optimizers.Adam(0.01), loss="categorical_crossentropy")
+    expected = reference.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0).history
+    got = model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0).history
+    np.testing.assert_allclose(got["loss"], expected["loss"], rtol=1e-3)
+    for got_w, want_w in zip(model.get_weights(), reference.get_weights(), strict=True):
+        np.testing.assert_allclose(got_w, want_w, rtol=1e-3, atol=1e-5)
+
+
 def _conv_forward_kernels(**kwargs):
     graph = Graph()
     layer = layers.Conv2D(8, 3, activation="relu", **kwargs)
