@@ -28,11 +28,14 @@ from kgraph.codegen.blas import NO_TRANS, ROW_MAJOR, TRANS, set_blas_threads
 from kgraph.codegen.gemm import define_sgemm, sgemm
 from kgraph.codegen.intrinsics import ptr, view
 
-# A product splits from this many multiply-adds (~50 us on one core). OpenBLAS threads from 2**18, and a fork
-# here pays a wake-up of Numba's worker, but halves on the tiles beat OpenBLAS's two threads from here: the
+# A product splits from this many multiply-adds (~40 us on one core). OpenBLAS threads from 2**18, and a fork
+# here pays a wake-up of Numba's worker, but halves on the tiles beat OpenBLAS's two threads from 2M: the
 # MNIST CNN's batch-1 conv2 product (121 x 288 x 64, 2.2M) 37-47 us against 56, and the LSTM's batch-1 predict
-# (a 2.6M input projection) 146-193 us against 159-247 (processes alternated; from 2**22 neither split).
-SPLIT_MIN_MNK = 1 << 21
+# (a 2.6M input projection) 146-193 us against 159-247 (processes alternated; from 2**22 neither split); and
+# they beat one thread's tiles from ~1.2M (same process, alternated): that conv2 cropped to what its pool
+# reads (100 x 288 x 64, 1.8M) 29-44 us against 41-49, 128 x 96 x 96 18-32 against 28-32; at 1M it was a draw
+# (64 x 128 x 128: 21-30 against 26-32).
+SPLIT_MIN_MNK = 3 << 19
 # Rows (or columns, or depth) of the product a thread gets at least.
 SPLIT_MIN_ROWS = 8
 # Batch rows from which a recurrent scan splits across threads (rows never meet in a recurrence, so one fork
