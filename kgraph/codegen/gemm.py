@@ -63,10 +63,8 @@ def _sgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
                 rows[p, j] = stored[j, p]
         _tiles(ta, m, n, k, alpha, a, lda, ptr(rows), n, beta, c, ldc)
     elif way == GEMV:  # c^T = op(B)^T a^T; a's row is a column of A (stride lda) when A is transposed
-        if tb == NO_TRANS:
-            sgemv(order, TRANS, k, n, alpha, b, ldb, a, lda if ta != NO_TRANS else 1, beta, c, 1)
-        else:
-            sgemv(order, NO_TRANS, n, k, alpha, b, ldb, a, lda if ta != NO_TRANS else 1, beta, c, 1)
+        trans, rows, cols = (TRANS, k, n) if tb == NO_TRANS else (NO_TRANS, n, k)
+        sgemv(order, trans, rows, cols, alpha, b, ldb, a, lda if ta != NO_TRANS else 1, beta, c, 1)
     else:
         openblas_sgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 

@@ -12,6 +12,7 @@ window reads get zero gradient, which they had).
 from __future__ import annotations
 
 from kgraph.ir.graph import Graph
+from kgraph.ir.ops.window import geometry
 from kgraph.ir.registry import get_op
 
 _POOLS = ("max_pool", "avg_pool")
@@ -21,18 +22,20 @@ def crop_pooled_convolutions(graph: Graph, kept: tuple[int, ...] = ()) -> dict[i
     """Rewrites, in place, each pool whose input is a convolution it does not read whole (unless a value of
     the chain is in `kept`: it is wanted whole); returns the replaced pools, {old value: new value} (the old
     nodes are left for dead-code removal)."""
-    replaced = {}
+    replaced, kept = {}, set(kept)
     for pool in [n for n in graph.nodes() if n.op in _POOLS]:
-        chain = _convolution_chain(graph, pool.inputs[0], set(kept))
-        if chain is None or any(lo or hi for lo, hi in pool.attrs["padding"]):
+        window, strides, _, padding = geometry(pool.attrs)
+        chain = _convolution_chain(graph, pool.inputs[0], kept)
+        if chain is None or any(lo or hi for lo, hi in padding):
             continue
         patches, matmul, epilogue = chain
-        pooled, strides, window = pool.type.shape[1:-1], pool.attrs["strides"], pool.attrs["window"]
-        reached = [(o - 1) * s + w for o, s, w in zip(pooled, strides, window, strict=True)]
-        computed = graph.type(matmul.id).shape[1:-1]
-        if reached == list(computed):
+        reached = [(o - 1) * s + w for o, s, w in zip(pool.type.shape[1:-1], strides, window, strict=True)]
+        made = graph.type(matmul.id).shape[1:-1]
+        if reached == list(made):
             continue
-        value = graph.add("patches", [patches.inputs[0]], patches.origin, **_fewer_windows(patches, reached))
+        value = graph.add(
+            "patches", [patches.inputs[0]], patches.origin, **_fewer_windows(patches, made, reached)
+        )
         value = graph.add("matmul", [value, matmul.inputs[1]], matmul.origin, **matmul.attrs)
         for node in epilogue:
             inputs = [value if graph.type(i).rank > 1 else i for i in node.inputs]
@@ -45,18 +48,13 @@ def crop_pooled_convolutions(graph: Graph, kept: tuple[int, ...] = ()) -> dict[i
     return replaced
 
 
-def _fewer_windows(patches, rows: list[int]) -> dict:
-    """`patches`' attributes for `rows` windows along each spatial axis: a smaller trailing padding, negative
-    where it crops. The windows start where they did; `output_size` floors, so taking `made - rows` strides
-    off the padding leaves exactly `rows` windows."""
-    at = patches.attrs
-    rank = len(at["window"])
-    strides, padding = at.get("strides", (1,) * rank), at.get("padding", ((0, 0),) * rank)
-    made = patches.type.shape[1:-1]
-    cropped = tuple(
-        (lo, hi - (m - r) * s) for (lo, hi), m, r, s in zip(padding, made, rows, strides, strict=True)
-    )
-    return {**at, "padding": cropped}
+def _fewer_windows(patches, made, rows: list[int]) -> dict:
+    """`patches`' attributes for `rows` windows instead of `made` along each spatial axis: a smaller trailing
+    padding, negative where it crops. The windows start where they did; `output_size` floors, so taking
+    `made - rows` strides off the padding leaves exactly `rows` windows."""
+    _, strides, _, padding = geometry(patches.attrs)
+    cut = [(m - r) * s for m, r, s in zip(made, rows, strides, strict=True)]
+    return {**patches.attrs, "padding": tuple((lo, hi - c) for (lo, hi), c in zip(padding, cut, strict=True))}
 
 
 def _convolution_chain(graph: Graph, value: int, kept: set[int]):

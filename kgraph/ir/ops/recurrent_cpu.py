@@ -193,6 +193,15 @@ def _scan(name, shapes, out_shape, at):
     ]
     keep = f"a3[b * {steps} + t] > f32(0.5)"
     carry = [f"out[row + {o[n_]} + j] = {n_}c[srow + j]" for n_ in states]
+
+    def gate_loop(gate, column, fn):
+        """A loop over the units computing one gate into the stash: pre-activation from the step's product,
+        the projected input and the bias."""
+        return [
+            f"s = out[row + {o[gate]} + j] + {x.format(column)} + a2[{column} + j]",
+            f"out[row + {o[gate]} + j] = {_act(fn, 's')}",
+        ]
+
     gate_loops = []  # loops over the units before the cell's own
     if cell == "simple":
         cell_lines = [
@@ -206,14 +215,8 @@ def _scan(name, shapes, out_shape, at):
         # steps) took 0.73-0.86 ms as one loop over all five activations, 0.48-0.59 ms so (a short body
         # lets the core overlap the long dependent chain of one activation across iterations); a GRU of
         # the same size 0.53-0.73 against 0.57-0.94.
-        for gate, fn in (("i", ract), ("f", ract), ("g", act), ("o", ract)):
-            column = {"i": 0, "f": u, "g": 2 * u, "o": 3 * u}[gate]
-            gate_loops.append(
-                [
-                    f"s = out[row + {o[gate]} + j] + {x.format(column)} + a2[{column} + j]",
-                    f"out[row + {o[gate]} + j] = {_act(fn, 's')}",
-                ]
-            )
+        activations = {"i": ract, "f": ract, "g": act, "o": ract}  # Keras's gate order
+        gate_loops = [gate_loop(gate, i * u, fn) for i, (gate, fn) in enumerate(activations.items())]
         vi, vf, vg = (f"out[row + {o[gate]} + j]" for gate in "ifg")
         cell_lines = [
             f"vo = out[row + {o['o']} + j]",
@@ -225,13 +228,7 @@ def _scan(name, shapes, out_shape, at):
             "hc[srow + j] = h",
         ]
     elif at["reset_after"]:
-        gate_loops = [
-            [
-                f"s = out[row + {o[gate]} + j] + {x.format(column)} + a2[{column} + j]",
-                f"out[row + {o[gate]} + j] = {_act(ract, 's')}",
-            ]
-            for gate, column in (("z", 0), ("r", u))
-        ]
+        gate_loops = [gate_loop("z", 0, ract), gate_loop("r", u, ract)]
         cell_lines = [
             f"rh = out[row + {o['rh']} + j] + a2[{2 * u} + j]",
             f"out[row + {o['rh']} + j] = rh",

@@ -37,7 +37,7 @@ def output_size(size: int, window: int, stride: int, dilation: int, before: int,
     return (size + before + after - (window - 1) * dilation - 1) // stride + 1
 
 
-def _geometry(attrs) -> tuple:
+def geometry(attrs) -> tuple:
     window = tuple(attrs["window"])
     return (
         window,
@@ -48,7 +48,7 @@ def _geometry(attrs) -> tuple:
 
 
 def _windowed_shape(spatial, attrs) -> tuple:
-    window, strides, dilation, padding = _geometry(attrs)
+    window, strides, dilation, padding = geometry(attrs)
     return tuple(
         output_size(s, k, st, d, *p)
         for s, k, st, d, p in zip(spatial, window, strides, dilation, padding, strict=True)
@@ -57,7 +57,7 @@ def _windowed_shape(spatial, attrs) -> tuple:
 
 def _check_input(t: TensorType, attrs, origin, op: str) -> tuple:
     """The output spatial shape of `op` over input type `t`; raises naming `origin` when it cannot run."""
-    window = _geometry(attrs)[0]
+    window = geometry(attrs)[0]
     spatial = tuple(t.shape[1:-1])
     if t.rank != len(window) + 2 or None in spatial or t.shape[-1] is None:
         raise infer_error(
@@ -91,7 +91,7 @@ def _check_adjoint(g: TensorType, attrs, origin, op: str, channels: int) -> tupl
 # --- numpy references: every window gathered at once with one fancy index ----------------------------
 def _taps(spatial, attrs):
     """(index, mask): an index reading x[b, *taps, c] as (B, *O, *window, C), and which taps are real."""
-    window, strides, dilation, padding = _geometry(attrs)
+    window, strides, dilation, padding = geometry(attrs)
     out = _windowed_shape(spatial, attrs)
     nd = len(window)
     index, mask = [slice(None)], np.ones((1,) * (2 * nd), bool)
@@ -248,7 +248,7 @@ class _Plan:
     """The constants a CPU kernel inlines, with one spatial axis lifted to two (height 1)."""
 
     def __init__(self, spatial, channels: int, attrs):
-        window, strides, dilation, padding = _geometry(attrs)
+        window, strides, dilation, padding = geometry(attrs)
         out = _windowed_shape(spatial, attrs)
         lift = len(window) == 1
         self.H, self.W = (1, spatial[0]) if lift else spatial
