@@ -115,7 +115,8 @@ class TapeProgram:
             self._copied = (start, start + sum(v._value.size for v in placed_first))
         inputs = feed_names + (["result_block"] if outside else [])
         layout = ProgramLayout({v.key: self.store.layout[v.key] for v in variables}, inputs, [], outside)
-        self.program = make_program(run_pipeline(graph, 1, title=title), layout, title)
+        planned = run_pipeline(graph, 1, title=title, backend=resolved_backend())
+        self.program = make_program(planned, layout, title)
 
     @property
     def stale(self) -> bool:

@@ -44,7 +44,7 @@ def run_traced(fn, *arrays, backend: str = "numpy", batch_size: int | None = Non
     layout = ProgramLayout(
         store.layout, [f"x{i}" for i in range(len(arrays))], [name for name in graph.outputs]
     )
-    planned = run_pipeline(graph, batch_size)
+    planned = run_pipeline(graph, batch_size, backend=backend)
     if backend == "cuda":
         from kgraph.runtime.cuda_program import CudaProgram as program_class
     else:

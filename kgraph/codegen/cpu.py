@@ -35,7 +35,7 @@ from numpy import float32 as f32
 
 from kgraph.codegen.blas import blas_threads, set_blas_threads_to
 from kgraph.codegen.gemm import sgemm
-from kgraph.codegen.intrinsics import ptr, view
+from kgraph.codegen.intrinsics import claim_flag, flag_raised, ptr, raise_flag, spin_pause, view
 from kgraph.codegen.scalar_math import exp32, log32, sigmoid32, tanh32
 from kgraph.codegen.threads import loop_parts, matmul, sgemm_split, thread_count
 """
@@ -131,9 +131,12 @@ def gemms_split(graph: Graph) -> bool:
     batch size, is worth splitting (SPLIT_MIN_MNK multiply-adds, or SPLIT_MIN_GEMV entries of the matrix of
     a one-row product). Then the whole program runs on Numba's threads, with BLAS on one
     (codegen/threads.py); a product too small at the rows of a run runs on one thread. Other programs keep
-    OpenBLAS's threads."""
+    OpenBLAS's threads. A scan that projects its own inputs (passes/projection.py: where that projection
+    would split) runs it on a second thread, so its program splits too."""
     batch = graph.memory.batch_size
     for kernel in graph.fusion.kernels:
+        if kernel.kind == "opaque" and graph.node(kernel.nodes[0]).attrs.get("projected"):
+            return True
         if kernel.anchor is None:
             continue
         node = graph.node(kernel.anchor)

@@ -392,7 +392,16 @@ WRITERS = {
 }
 
 
+def _unprojected(writer):
+    def write(name, shapes, out_shape, attrs):
+        if attrs.get("projected"):  # formed for the CPU only (passes/pipeline.py)
+            raise NotImplementedError("A projected recurrent scan has no CUDA kernel.")
+        return writer(name, shapes, out_shape, attrs)
+
+    return write
+
+
 def register_lowerings() -> None:
     """Adds these writers under "cuda" to the recurrent ops that do not have one yet."""
     for op, writer in WRITERS.items():
-        get_op(op).lowerings.setdefault("cuda", with_static_batch(writer))
+        get_op(op).lowerings.setdefault("cuda", with_static_batch(_unprojected(writer)))

@@ -1,5 +1,6 @@
 """Tiny LLVM-level helpers for generated code: a float32 array's data pointer, a C-contiguous view
-at an element offset of a flat buffer, and bit casts between float32 and int32 (scalar_math.py).
+at an element offset of a flat buffer, bit casts between float32 and int32 (scalar_math.py), and atomic
+flags two threads share.
 
 `view(arena, offset, shape)` replaces `arena[a:b].reshape(shape)`: it builds the array header directly, with
 no bounds or size checks to compile (the memory plan guarantees them), so a step with dozens of views
@@ -8,6 +9,8 @@ compiles in a fraction of the time and costs a few instructions per view at run 
 
 from __future__ import annotations
 
+import platform
+
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
@@ -15,6 +18,7 @@ from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
 
 _f32p = types.CPointer(types.float32)
+_X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
 
 
 @intrinsic
@@ -86,3 +90,61 @@ def bits_float(typingctx, bits):
         return builder.bitcast(low, ir.FloatType())
 
     return types.float32(bits), codegen
+
+
+# --- flags two threads share (a recurrent scan and the thread projecting its inputs ahead of it) -----------
+# Plain loads and stores of a flag in a loop may be hoisted out of it by LLVM; these are atomic, and order
+# the memory around them (release on writing a flag, acquire on reading one), so what a thread wrote before
+# raising a flag is visible to the thread that sees it raised.
+def _flag_pointer(context, builder, flags_type, flags, index):
+    return builder.gep(context.make_array(flags_type)(context, builder, flags).data, [index])
+
+
+@intrinsic
+def claim_flag(typingctx, flags, index):
+    """Raises `flags[index]` (an int64 array) from 0 to 1 atomically; True for the one caller that did."""
+
+    def codegen(context, builder, signature, args):
+        slot = _flag_pointer(context, builder, signature.args[0], *args)
+        zero, one = ir.Constant(ir.IntType(64), 0), ir.Constant(ir.IntType(64), 1)
+        return builder.extract_value(builder.cmpxchg(slot, zero, one, "acq_rel", "acquire"), 1)
+
+    return types.boolean(flags, index), codegen
+
+
+@intrinsic
+def raise_flag(typingctx, flags, index):
+    """Sets `flags[index]` to 1, after every write this thread made before it."""
+
+    def codegen(context, builder, signature, args):
+        slot = _flag_pointer(context, builder, signature.args[0], *args)
+        builder.store_atomic(ir.Constant(ir.IntType(64), 1), slot, "release", 8)
+        return context.get_dummy_value()
+
+    return types.void(flags, index), codegen
+
+
+@intrinsic
+def flag_raised(typingctx, flags, index):
+    """Whether `flags[index]` is set; if so, what its setter wrote before is visible here."""
+
+    def codegen(context, builder, signature, args):
+        slot = _flag_pointer(context, builder, signature.args[0], *args)
+        value = builder.load_atomic(slot, "acquire", 8)
+        return builder.icmp_signed("!=", value, ir.Constant(ir.IntType(64), 0))
+
+    return types.boolean(flags, index), codegen
+
+
+@intrinsic
+def spin_pause(typingctx):
+    """x86's `pause` in a spin-wait loop (it leaves the core's pipeline to its other thread, and saves power);
+    nothing elsewhere."""
+
+    def codegen(context, builder, signature, args):
+        if _X86:
+            pause = ir.FunctionType(ir.VoidType(), [])
+            builder.call(cgutils.get_or_insert_function(builder.module, pause, "llvm.x86.sse2.pause"), [])
+        return context.get_dummy_value()
+
+    return types.void(), codegen

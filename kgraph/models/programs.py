@@ -18,7 +18,7 @@ from kgraph.ir.graph import Graph
 from kgraph.passes.autodiff import gradients
 from kgraph.passes.crop import crop_pooled_convolutions
 from kgraph.passes.pipeline import run_pipeline
-from kgraph.runtime.backends import make_program
+from kgraph.runtime.backends import make_program, resolved_backend
 from kgraph.runtime.store import VariableStore
 from kgraph.variables import Variable, order_writes_after_reads, variable_node
 
@@ -224,7 +224,8 @@ def build_program(graph: Graph, state_layout: dict, batch_size: int, title: str)
     """Runs the pass pipeline and returns a program for the configured backend."""
     inputs = sorted((n.attrs["name"] for n in graph.nodes() if n.op == "input"), key=_input_order)
     layout = ProgramLayout(state_layout, inputs, list(graph.outputs))
-    return make_program(run_pipeline(graph, batch_size, title=title), layout, title)
+    planned = run_pipeline(graph, batch_size, title=title, backend=resolved_backend())
+    return make_program(planned, layout, title)
 
 
 def _input_order(name: str):

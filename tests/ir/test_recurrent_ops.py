@@ -91,3 +91,41 @@ def test_cpu_kernels_match_numpy(cell, reset_after, activations):
     got = run_traced(program, xp, mask, rmask, g, *states, backend="cpu")
     for name, e, o in zip(("outputs", "scan_grad", "state_grad", "kernel_grad"), expected, got, strict=True):
         np.testing.assert_allclose(o, e, rtol=1e-5, atol=2e-6, err_msg=name)
+
+
+@pytest.mark.parametrize("backwards", [False, True])
+def test_projected_scan_kernel_matches_numpy(backwards):
+    """A scan that computes its projection `x @ kernel` itself (passes/projection.py), a chunk of steps at
+    a time on a second thread: 11 steps (chunks of 8 and 3), against the numpy definition, which is the
+    plain scan of the projection."""
+    attrs, values = _case("lstm", False, backwards, batch=2, steps=11, units=3)
+    _, U, brec, mask, rmask, *states = [np.asarray(v, np.float32) for v in values]
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(2, 11, 5)).astype(np.float32)
+    kernel = (rng.normal(size=(5, 12)) * 0.5).astype(np.float32)
+
+    def program(x, mask, rmask, *states):
+        operands = (U, brec, mask, rmask, *states, kernel)
+        stash = emit("rnn_scan", x, *operands, **attrs, projected=True)
+        return emit("rnn_outputs", stash, x, *operands, **attrs, projected=True)
+
+    def plain(xp, mask, rmask, *states):
+        operands = (U, brec, mask, rmask, *states)
+        return emit("rnn_outputs", emit("rnn_scan", xp, *operands, **attrs), xp, *operands, **attrs)
+
+    expected = run_traced(plain, x @ kernel, mask, rmask, *states, backend="numpy")
+    np.testing.assert_allclose(
+        run_traced(program, x, mask, rmask, *states, backend="numpy"), expected, rtol=1e-6
+    )
+    got = run_traced(program, x, mask, rmask, *states, backend="cpu")
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=2e-6)
+
+
+def test_projected_scan_checks_its_kernel():
+    attrs, values = _case("lstm", False, False)
+    graph = Graph()
+    x = Sym(graph, graph.add("input", name="x", shape=(None, 4, 5)))
+    operands = [Sym(graph, graph.add("variable", key=f"v{i}", shape=v.shape)) for i, v in enumerate(values)]
+    kernel = Sym(graph, graph.add("variable", key="k", shape=(4, 8)))
+    with pytest.raises(ValueError, match=r"input kernel should have shape \(5, 8\).*received \(4, 8\)"):
+        emit("rnn_scan", x, *operands[1:], kernel, **attrs, projected=True)

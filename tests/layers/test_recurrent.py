@@ -351,3 +351,32 @@ def test_scans_split_across_threads_match_the_reference_backend(name, kwargs, mo
     for op in ("rnn_scan", "rnn_scan_grad", "rnn_state_grad"):  # 64 rows: two slices on two threads
         assert re.search(rf"parallel=True.*\ndef k\d+_{op}\(", train.source), op
     assert train.splits_work and numba.get_num_threads() == 2
+
+
+@pytest.mark.parametrize("threads", [2, 1])
+def test_scans_projecting_their_inputs_match_keras(threads, monkeypatch):
+    """With every projection moved into its scan (passes/projection.py, its size threshold lifted): masked
+    steps, go_backwards, 11 steps (a last chunk of 3), batches of 1 and 5, on two threads and on one (the
+    walk then projects every chunk itself), predict and two training steps at 5 rows give Keras's results."""
+    from kgraph.passes import projection
+
+    monkeypatch.setattr(projection, "SPLIT_MIN_MNK", 0)
+    monkeypatch.setattr(kgraph.config, "num_threads", lambda: threads)
+    tokens = np.concatenate([_padded_tokens(), _padded_tokens()], axis=1)[:5, :11]
+    y = RNG.normal(size=(5, 4)).astype(np.float32)
+    models = []
+    for module in (keras, kgraph):
+        inputs = module.Input((11,))
+        hidden = module.layers.Embedding(9, 3, mask_zero=True)(inputs)
+        hidden = module.layers.LSTM(4, return_sequences=True, go_backwards=True)(hidden)
+        models.append(module.Model(inputs, module.layers.LSTM(4)(hidden)))
+        models[-1].compile(optimizer=module.optimizers.SGD(0.5), loss="mse")
+    models[1].set_weights(models[0].get_weights())
+    _close(models[1].predict_on_batch(tokens[:1]), models[0].predict_on_batch(tokens[:1]))
+    _close(models[1].predict_on_batch(tokens), models[0].predict_on_batch(tokens))
+    for model in models:
+        for _ in range(2):
+            model.train_on_batch(tokens, y)
+    _close(models[1].get_weights(), models[0].get_weights(), rtol=1e-3)
+    for (kind, *_), program in models[1]._programs.items():
+        assert program.source.count("raise_flag(flags") == 2, kind  # both LSTMs project their inputs

@@ -19,6 +19,10 @@ the recurrent-dropout mask) and the cell's gate math over batch x units. The ops
 - `rnn_kernel_grad(stash, d) -> (units, G * units)`: the recurrent kernel's gradient as one GEMM over all
   batch rows and steps, reading the GEMM operands straight out of the stash.
 
+With the attribute `projected` (passes/projection.py: a batch-1 predict), `rnn_scan` and `rnn_outputs` take
+the layer's input `x` in place of `xp` and the input kernel last, and the scan computes `xp = x @ kernel`
+itself, a few steps ahead of the walk on a second thread.
+
 Masks follow Keras: a masked step keeps the previous states and outputs the previous output (or zeros with
 `zero_output_for_mask`). Attributes: cell ('simple', 'lstm', 'gru'), units, activation,
 recurrent_activation, go_backwards, reset_after, zero_output, and time_order (outputs in time order even
@@ -75,8 +79,16 @@ def _time(k: int, steps: int, backwards: bool) -> int:
     return steps - 1 - k if backwards else k
 
 
+def unprojected(xs, at) -> list:
+    """A scan's operands with `xp` first: computed from `x` and the input kernel for a `projected` scan."""
+    if not at.get("projected"):
+        return list(xs)
+    x, *rest, kernel = xs
+    return [x @ kernel, *rest]
+
+
 def _scan_reference(xs, at, ctx=None):
-    xp, U, brec, mask, rmask, *states = xs
+    xp, U, brec, mask, rmask, *states = unprojected(xs, at)
     lay, u, act, ract = layout(at), at["units"], at["activation"], at["recurrent_activation"]
     batch, steps = xp.shape[:2]
     stash = np.zeros((batch, steps, lay.stash), xp.dtype)
@@ -221,8 +233,18 @@ def _kernel_grad_reference(xs, at, ctx=None):
 
 # --- shape rules -------------------------------------------------------------------------------------------
 def _check_scan_inputs(types, at, origin):
-    xp, U, brec, mask, rmask, *states = types
     lay, u = layout(at), at["units"]
+    if at.get("projected"):
+        x, *types, kernel = types
+        want = (x.shape[-1], lay.gates * u)
+        if x.rank != 3 or tuple(kernel.shape) != want:
+            raise infer_error(
+                origin,
+                f"a projected scan's input kernel should have shape {format_shape(want)} for its input "
+                f"{format_shape(x.shape)}, received {format_shape(kernel.shape)}.",
+            )
+        types = [TensorType((*x.shape[:2], lay.gates * u), "float32"), *types]
+    xp, U, brec, mask, rmask, *states = types
     batch, steps = xp.shape[0], xp.shape[1] if xp.rank == 3 else None
     expected = {
         "projected inputs": (xp.shape, (batch, steps, lay.gates * u)),
@@ -268,6 +290,10 @@ def _kernel_grad_infer(types, at, origin):
 
 # --- gradient ----------------------------------------------------------------------------------------------
 def _outputs_grad(x, y, g, at):
+    if at.get("projected"):
+        raise NotImplementedError(
+            "A projected scan is formed after gradients are derived (passes/projection.py)."
+        )
     stash, xp, U, brec, mask, rmask, *states = x
     u, lay = at["units"], layout(at)
     d = emit("rnn_scan_grad", g, stash, U, brec, mask, rmask, *states, **at)
