@@ -8,7 +8,9 @@ The activations are the branch-free `tanh32` and `sigmoid32` of scalar_math.py, 
 to AVX2/AVX-512 code. Both walks keep their carried states (or state gradients) in scratch buffers
 allocated once per call: a unit loop that reads a view of the array it writes fails LLVM's runtime alias
 check and runs its scalar version. From 64 batch rows the walks run on slices of the batch, one per Numba
-thread (`_split_by_rows`): batch rows never meet in a recurrence.
+thread (`_split_by_rows`): batch rows never meet in a recurrence. Below, a scan that projects its own inputs
+(passes/projection.py) runs that projection on a second thread, a chunk of steps ahead of the walk
+(`_projecting`).
 """
 
 from __future__ import annotations
