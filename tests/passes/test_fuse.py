@@ -78,8 +78,12 @@ def test_pipeline_prints_the_graph_after_every_pass():
     headers = [p.splitlines()[0] for p in printed]
     assert headers == [
         "--- mlp: input ---",
+        "--- mlp: after project_in_scans ---",
         "--- mlp: after simplify ---",
         "--- mlp: after fuse ---",
         "--- mlp: after plan_memory ---",
     ]
-    assert "= matmul(" in printed[1] and "kernels" in printed[2] and "arena" in printed[3]
+    assert "= matmul(" in printed[2] and "kernels" in printed[3] and "arena" in printed[4]
+    printed.clear()
+    run_pipeline(graph, 8, trace=printed.append, title="mlp", backend="numpy")
+    assert "project_in_scans" not in "".join(printed), "a pass of the CPU backend only"
