@@ -26,7 +26,7 @@ from numpy import float32 as f32
 
 from kgraph.codegen.blas import NO_TRANS, ROW_MAJOR, TRANS, set_blas_threads
 from kgraph.codegen.gemm import define_sgemm, sgemm
-from kgraph.codegen.intrinsics import ptr, view
+from kgraph.codegen.intrinsics import claim_flag, flag_raised, ptr, raise_flag, spin_pause, view
 
 # A product splits from this many multiply-adds (~40 us on one core). OpenBLAS threads from 2**18, and a fork
 # here pays a wake-up of Numba's worker, but halves on the tiles beat OpenBLAS's two threads from 2M: the
@@ -217,3 +217,40 @@ def use_threads(count: int, split: bool) -> None:
             numba.set_num_threads(max(1, min(count, numba.config.NUMBA_NUM_THREADS)))
         set_blas_threads(1 if split else count)
         _set.counts = (count, split)
+
+
+# --- a projection shared by two threads, a chunk of steps at a time (a projected recurrent scan) ----------
+# int64 entries between two flags: a 64-byte cache line each, so that raising one does not disturb another.
+FLAG_STRIDE = 8
+
+
+@njit(cache=True, nogil=True)
+def project_chunk(x, kernel, xp, flags, c, n, steps, width, gates, chunk, backwards):
+    """Projects chunk `c` of a walk's steps (`xp = x @ kernel` for steps c * chunk onward, in walk order,
+    for each of the `n` rows) unless a thread has claimed it; raises its flag once done. `x` is (n, steps,
+    width) and `xp` (n, steps, gates), flat; `flags` holds two flags a chunk: claimed, then projected."""
+    if claim_flag(flags, 2 * FLAG_STRIDE * c):
+        last = min((c + 1) * chunk, steps)
+        first = steps - last if backwards else c * chunk
+        for b in range(n):
+            at, rows = b * steps + first, last - c * chunk
+            _sgemm_at(
+                False, False, rows, gates, width, x, at * width, width, kernel, 0, gates, f32(0.0), xp,
+                at * gates, gates,
+            )  # fmt: skip
+        raise_flag(flags, 2 * FLAG_STRIDE * c + FLAG_STRIDE)
+
+
+@njit(cache=True, nogil=True)
+def chunk_ready(x, kernel, xp, flags, c, n, steps, width, gates, chunk, backwards):
+    """Returns once chunk `c` is projected: projecting it here if no thread has claimed it, else waiting on
+    the thread that did, and projecting the chunks after it meanwhile. No thread waits on one that is not
+    running, so one thread alone projects every chunk itself."""
+    project_chunk(x, kernel, xp, flags, c, n, steps, width, gates, chunk, backwards)
+    ahead, chunks = c + 1, (steps + chunk - 1) // chunk
+    while not flag_raised(flags, 2 * FLAG_STRIDE * c + FLAG_STRIDE):
+        if ahead < chunks:
+            project_chunk(x, kernel, xp, flags, ahead, n, steps, width, gates, chunk, backwards)
+            ahead += 1
+        else:
+            spin_pause()

@@ -379,4 +379,4 @@ def test_scans_projecting_their_inputs_match_keras(threads, monkeypatch):
             model.train_on_batch(tokens, y)
     _close(models[1].get_weights(), models[0].get_weights(), rtol=1e-3)
     for (kind, *_), program in models[1]._programs.items():
-        assert program.source.count("raise_flag(flags") == 2, kind  # both LSTMs project their inputs
+        assert program.source.count("chunk_ready(") == 2, kind  # both LSTMs project their inputs

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 
 from kgraph.codegen.decorators import JIT, PARALLEL_JIT, blocks_source
-from kgraph.codegen.threads import SPLIT_MIN_BATCH
+from kgraph.codegen.threads import FLAG_STRIDE, SPLIT_MIN_BATCH
 from kgraph.ir.ops.recurrent_layout import layout
 from kgraph.ir.types import element_count_source
 
@@ -26,8 +26,6 @@ RM, NO, TR = 101, 111, 112
 # A projected scan's inputs are projected this many steps at a time (`_projecting`): 8 x 128 @ 128 x 256 for
 # the benchmark LSTM, ~6 us, a little less than the walk takes over 8 steps.
 STEPS_PER_CHUNK = 8
-# int64 entries between two flags: a 64-byte cache line each, so that raising one does not disturb another.
-FLAG_STRIDE = 8
 
 
 def _act(name: str, x: str) -> str:
@@ -162,8 +160,7 @@ def _split_by_rows(walk, shared: set[int]):
     return write
 
 
-def _scan(name, shapes, out_shape, at, ready: str = ""):
-    """The walk forward in time; a `projected` one calls `ready` (`_projecting`) before each chunk."""
+def _scan(name, shapes, out_shape, at):
     lay, u, steps = layout(at), at["units"], _steps(shapes)
     S, G, o = lay.stash, lay.gates * u, lay.offsets
     act, ract, cell = at["activation"], at["recurrent_activation"], at["cell"]
@@ -182,8 +179,12 @@ def _scan(name, shapes, out_shape, at, ready: str = ""):
     body.append(f"for k in range({steps}):")
     step = _time_lines(at, steps)
     if at.get("projected"):  # the chunk of projected inputs starting at this step must be ready
-        chunk_args = f"a0, {args[-1]}, xp, flags, k // {STEPS_PER_CHUNK}, n"
-        step = [f"if k % {STEPS_PER_CHUNK} == 0:", f"    {ready}({chunk_args})", *step]
+        sizes = f"{steps}, {shapes[0][2]}, {G}, {STEPS_PER_CHUNK}, {at['go_backwards']}"
+        step = [
+            f"if k % {STEPS_PER_CHUNK} == 0:",
+            f"    chunk_ready(a0, {args[-1]}, xp, flags, k // {STEPS_PER_CHUNK}, n, {sizes})",
+            *step,
+        ]
     step += [
         "for b in range(n):",
         f"    row = (b * {steps} + t) * {S} + {o['hop']}",
@@ -287,20 +288,16 @@ def _scan(name, shapes, out_shape, at, ready: str = ""):
 
 def _projecting(name, shapes, out_shape, at):
     """The kernel of a `projected` scan (passes/projection.py): the walk on one thread and, on a second, the
-    input projection `xp = x @ kernel` a chunk of STEPS_PER_CHUNK steps at a time, in walk order.
-
-    Chunks are claimed with an atomic flag, and a chunk's second flag is raised once it is projected. Before
-    each chunk the walk projects it itself if no thread has claimed it, and waits otherwise (projecting the
-    chunks after it meanwhile). So no thread ever waits on a thread that is not running: on one thread (the
-    other busy, or `NUMBA_NUM_THREADS=1`) the walk projects every chunk itself, a serial scan.
-    """
-    steps, width, chunks = shapes[0][1], shapes[0][2], -(-shapes[0][1] // STEPS_PER_CHUNK)
+    input projection `xp = x @ kernel` a chunk of STEPS_PER_CHUNK steps at a time, in walk order. Chunks are
+    claimed with atomic flags, and the walk projects those no thread has claimed yet (codegen/threads.py's
+    `chunk_ready`): on one thread (`NUMBA_NUM_THREADS=1`, or the other busy) it projects them all itself.
+    The chunk helpers are compiled once with kgraph, not with each kernel."""
+    steps, width = shapes[0][1], shapes[0][2]
     G = layout(at).gates * at["units"]
     args = [f"a{i}" for i in range(len(shapes))]
-    walk, views = _scan(f"{name}_walk", shapes, out_shape, at, ready=f"{name}_ready")
-    first = f"{steps} - last" if at["go_backwards"] else "c * " + str(STEPS_PER_CHUNK)
-    a_at, c_at = _at("x", f"(b * {steps} + first) * {width}"), _at("xp", f"(b * {steps} + first) * {G}")
-    product = f"{RM}, {NO}, {NO}, rows, {G}, {width}, f32(1.0), {a_at}, {width}, {_at('kernel', 0)}, {G}"
+    walk, views = _scan(f"{name}_walk", shapes, out_shape, at)
+    chunks = -(-steps // STEPS_PER_CHUNK)
+    sizes = f"{steps}, {width}, {G}, {STEPS_PER_CHUNK}, {at['go_backwards']}"
     source = f"""{PARALLEL_JIT}
 def {name}({", ".join([*args, "out", "n"])}):
     threads = blas_threads()
@@ -309,34 +306,16 @@ def {name}({", ".join([*args, "out", "n"])}):
     flags = np.zeros({chunks * 2 * FLAG_STRIDE}, np.int64)  # chunk c: claimed, then projected
     for p in prange(2):
         if p == 0:
-            {name}_walk({", ".join(args)}, xp, flags, out, n)
+            {name}_walk_by_symbol({", ".join(args)}, xp, flags, out, n)
         else:
             for c in range({chunks}):
-                {name}_project(a0, {args[-1]}, xp, flags, c, n)
+                project_chunk(a0, {args[-1]}, xp, flags, c, n, {sizes})
     set_blas_threads_to(threads)
 
 
-{JIT}
-def {name}_project(x, kernel, xp, flags, c, n):
-    if claim_flag(flags, {2 * FLAG_STRIDE} * c):
-        last = min((c + 1) * {STEPS_PER_CHUNK}, {steps})
-        rows = last - c * {STEPS_PER_CHUNK}
-        first = {first}
-        for b in range(n):
-            sgemm({product}, f32(0.0), {c_at}, {G})
-        raise_flag(flags, {2 * FLAG_STRIDE} * c + {FLAG_STRIDE})
-
-
-{JIT}
-def {name}_ready(x, kernel, xp, flags, c, n):
-    {name}_project(x, kernel, xp, flags, c, n)
-    ahead = c + 1
-    while not flag_raised(flags, {2 * FLAG_STRIDE} * c + {FLAG_STRIDE}):
-        if ahead < {chunks}:
-            {name}_project(x, kernel, xp, flags, ahead, n)
-            ahead += 1
-        else:
-            spin_pause()
+# Called by symbol: linked into the parallel function, the walk was optimized again with it (2.3 s more to
+# compile, of 3.7).
+{name}_walk_by_symbol = Kernel(__name__, "{name}_walk")
 
 
 {JIT}
