@@ -225,6 +225,12 @@ FLAG_STRIDE = 8
 
 
 @njit(cache=True, nogil=True)
+def chunk_flags(steps, chunk):
+    """The flags of a walk's chunks of `chunk` steps, all down: two a chunk (claimed, then projected)."""
+    return np.zeros((steps + chunk - 1) // chunk * 2 * FLAG_STRIDE, np.int64)
+
+
+@njit(cache=True, nogil=True)
 def project_chunk(x, kernel, xp, flags, c, n, steps, width, gates, chunk, backwards):
     """Projects chunk `c` of a walk's steps (`xp = x @ kernel` for steps c * chunk onward, in walk order,
     for each of the `n` rows) unless a thread has claimed it; raises its flag once done. `x` is (n, steps,

@@ -19,9 +19,9 @@ the recurrent-dropout mask) and the cell's gate math over batch x units. The ops
 - `rnn_kernel_grad(stash, d) -> (units, G * units)`: the recurrent kernel's gradient as one GEMM over all
   batch rows and steps, reading the GEMM operands straight out of the stash.
 
-With the attribute `projected` (passes/projection.py: a batch-1 predict), `rnn_scan` and `rnn_outputs` take
-the layer's input `x` in place of `xp` and the input kernel last, and the scan computes `xp = x @ kernel`
-itself, a few steps ahead of the walk on a second thread.
+With the attribute `projected` (passes/projection.py: a small batch on the CPU), `rnn_scan` and
+`rnn_outputs` take the layer's input `x` in place of `xp` and the input kernel last, and the scan computes
+`xp = x @ kernel` itself, a few steps ahead of the walk on a second thread.
 
 Masks follow Keras: a masked step keeps the previous states and outputs the previous output (or zeros with
 `zero_output_for_mask`). Attributes: cell ('simple', 'lstm', 'gru'), units, activation,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 
 from kgraph.codegen.decorators import JIT, PARALLEL_JIT, blocks_source
-from kgraph.codegen.threads import FLAG_STRIDE, SPLIT_MIN_BATCH
+from kgraph.codegen.threads import SPLIT_MIN_BATCH
 from kgraph.ir.ops.recurrent_layout import layout
 from kgraph.ir.types import element_count_source
 
@@ -179,12 +179,8 @@ def _scan(name, shapes, out_shape, at):
     body.append(f"for k in range({steps}):")
     step = _time_lines(at, steps)
     if at.get("projected"):  # the chunk of projected inputs starting at this step must be ready
-        sizes = f"{steps}, {shapes[0][2]}, {G}, {STEPS_PER_CHUNK}, {at['go_backwards']}"
-        step = [
-            f"if k % {STEPS_PER_CHUNK} == 0:",
-            f"    chunk_ready(a0, {args[-1]}, xp, flags, k // {STEPS_PER_CHUNK}, n, {sizes})",
-            *step,
-        ]
+        chunk = f"a0, {args[-1]}, xp, flags, k // {STEPS_PER_CHUNK}, n, {_chunk_sizes(shapes, at)}"
+        step = [f"if k % {STEPS_PER_CHUNK} == 0:", f"    chunk_ready({chunk})", *step]
     step += [
         "for b in range(n):",
         f"    row = (b * {steps} + t) * {S} + {o['hop']}",
@@ -286,24 +282,29 @@ def _scan(name, shapes, out_shape, at):
     return source, [flat_view(s) for s in shapes] + [flat_view(out_shape)]
 
 
+def _chunk_sizes(shapes, at) -> str:
+    """A projected scan's sizes as `project_chunk` and `chunk_ready` take them: steps, input width, gate
+    columns, steps a chunk, walking backwards."""
+    steps, width, gates = shapes[0][1], shapes[0][2], layout(at).gates * at["units"]
+    return f"{steps}, {width}, {gates}, {STEPS_PER_CHUNK}, {at['go_backwards']}"
+
+
 def _projecting(name, shapes, out_shape, at):
     """The kernel of a `projected` scan (passes/projection.py): the walk on one thread and, on a second, the
     input projection `xp = x @ kernel` a chunk of STEPS_PER_CHUNK steps at a time, in walk order. Chunks are
     claimed with atomic flags, and the walk projects those no thread has claimed yet (codegen/threads.py's
     `chunk_ready`): on one thread (`NUMBA_NUM_THREADS=1`, or the other busy) it projects them all itself.
     The chunk helpers are compiled once with kgraph, not with each kernel."""
-    steps, width = shapes[0][1], shapes[0][2]
-    G = layout(at).gates * at["units"]
+    steps, G = shapes[0][1], layout(at).gates * at["units"]
     args = [f"a{i}" for i in range(len(shapes))]
     walk, views = _scan(f"{name}_walk", shapes, out_shape, at)
-    chunks = -(-steps // STEPS_PER_CHUNK)
-    sizes = f"{steps}, {width}, {G}, {STEPS_PER_CHUNK}, {at['go_backwards']}"
+    chunks, sizes = -(-steps // STEPS_PER_CHUNK), _chunk_sizes(shapes, at)
     source = f"""{PARALLEL_JIT}
 def {name}({", ".join([*args, "out", "n"])}):
     threads = blas_threads()
     set_blas_threads_to(1)
     xp = np.empty(n * {steps * G}, np.float32)
-    flags = np.zeros({chunks * 2 * FLAG_STRIDE}, np.int64)  # chunk c: claimed, then projected
+    flags = chunk_flags({steps}, {STEPS_PER_CHUNK})
     for p in prange(2):
         if p == 0:
             {name}_walk_by_symbol({", ".join(args)}, xp, flags, out, n)
