@@ -237,9 +237,9 @@ def project_chunk(x, kernel, xp, flags, c, n, steps, width, gates, chunk, backwa
     width) and `xp` (n, steps, gates), flat; `flags` holds two flags a chunk: claimed, then projected."""
     if claim_flag(flags, 2 * FLAG_STRIDE * c):
         last = min((c + 1) * chunk, steps)
-        first = steps - last if backwards else c * chunk
+        first, rows = steps - last if backwards else c * chunk, last - c * chunk
         for b in range(n):
-            at, rows = b * steps + first, last - c * chunk
+            at = b * steps + first
             _sgemm_at(
                 False, False, rows, gates, width, x, at * width, width, kernel, 0, gates, f32(0.0), xp,
                 at * gates, gates,

@@ -29,17 +29,10 @@ def project_in_scans(graph: Graph, batch_size: int) -> Graph:
     SPLIT_MIN_BATCH rows, computes the projection itself (the `matmul` is left for dead-code removal)."""
     graph = graph.copy()
     for scan in [n for n in graph.nodes() if n.op == "rnn_scan" and not n.attrs.get("projected")]:
-        matmul = graph.node(scan.inputs[0])
-        x, kernel = matmul.inputs if matmul.op == "matmul" else (None, None)
-        if x is None or matmul.attrs.get("transpose_a") or matmul.attrs.get("transpose_b"):
+        matmul = _worth_projecting(graph, scan, batch_size)
+        if matmul is None:
             continue
-        batch, steps, width = graph.type(x).shape if graph.type(x).rank == 3 else (None, None, None)
-        rows = batch or batch_size
-        if steps is None or graph.type(kernel).rank != 2 or rows >= SPLIT_MIN_BATCH:
-            continue
-        if rows * steps * width * graph.type(kernel).shape[1] < SPLIT_MIN_MNK:
-            continue
-        readers, later = _successors(graph, matmul.id)
+        (x, kernel), (readers, later) = matmul.inputs, _successors(graph, matmul.id)
         if not all(r.id == scan.id or _outputs_of(r, scan) for r in readers):
             continue  # the projection is read elsewhere as well
         attrs = {**scan.attrs, "projected": True}
@@ -54,6 +47,21 @@ def project_in_scans(graph: Graph, batch_size: int) -> Graph:
             for write in later:
                 graph.add_control_edge(node, write)
     return graph
+
+
+def _worth_projecting(graph: Graph, scan, batch_size: int):
+    """The `matmul` projecting `scan`'s inputs (x (batch, steps, width) @ kernel), if the scan should take it
+    over: under SPLIT_MIN_BATCH rows, from SPLIT_MIN_MNK multiply-adds; else None."""
+    matmul = graph.node(scan.inputs[0])
+    if matmul.op != "matmul" or matmul.attrs.get("transpose_a") or matmul.attrs.get("transpose_b"):
+        return None
+    x, kernel = (graph.type(v) for v in matmul.inputs)
+    if x.rank != 3 or kernel.rank != 2:
+        return None
+    batch, steps, width = x.shape
+    rows = batch or batch_size
+    worth = rows < SPLIT_MIN_BATCH and rows * steps * width * kernel.shape[1] >= SPLIT_MIN_MNK
+    return matmul if worth else None
 
 
 def _successors(graph: Graph, value: int):

@@ -497,10 +497,12 @@ def _kernel_grad(name, shapes, out_shape, at):
     return source, [flat_view(s) for s in shapes] + [flat_view(out_shape)]
 
 
+_scan_by_rows = _split_by_rows(_scan, shared={1, 2})
+
+
 def _scan_writer(name, shapes, out_shape, at):
-    if at.get("projected"):
-        return _projecting(name, shapes, out_shape, at)
-    return _split_by_rows(_scan, shared={1, 2})(name, shapes, out_shape, at)
+    writer = _projecting if at.get("projected") else _scan_by_rows
+    return writer(name, shapes, out_shape, at)
 
 
 WRITERS = {
