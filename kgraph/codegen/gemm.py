@@ -14,10 +14,14 @@ the matrix once, where its sgemm would pack it all first (1 x 1600 @ 1600 x 10: 
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+
 import llvmlite.binding as llvm
 import numpy as np
 from numba import carray, cfunc, njit, types
 
+from kgraph.codegen import gemm_tiles as gemm_tiles_module
 from kgraph.codegen.blas import NO_TRANS, ROW_MAJOR, TRANS, openblas_sgemm, sgemv
 from kgraph.codegen.gemm_tiles import LANES, gemm_tiles
 from kgraph.codegen.intrinsics import ptr
@@ -51,22 +55,30 @@ def route(order, tb, m, n, k):
     return TILES_ON_B_COPY if k * n <= SMALL_TRANSPOSED else OPENBLAS
 
 
-def _sgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
-    way = route(order, tb, m, n, k)
-    if way == TILES:
-        _tiles(ta, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-    elif way == TILES_ON_B_COPY:
-        stored = carray(b, (n, ldb))  # B^T is k x n: B is n rows of k
-        rows = np.empty((k, n), np.float32)
-        for j in range(n):
-            for p in range(k):
-                rows[p, j] = stored[j, p]
-        _tiles(ta, m, n, k, alpha, a, lda, ptr(rows), n, beta, c, ldc)
-    elif way == GEMV:  # c^T = op(B)^T a^T; a's row is a column of A (stride lda) when A is transposed
-        trans, rows, cols = (TRANS, k, n) if tb == NO_TRANS else (NO_TRANS, n, k)
-        sgemv(order, trans, rows, cols, alpha, b, ldb, a, lda if ta != NO_TRANS else 1, beta, c, 1)
-    else:
-        openblas_sgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+def _sgemm_over(tiles_digest: str):
+    """The C callable's body, over the tiles of gemm_tiles.py whose source has digest `tiles_digest`: Numba
+    checks only this file's source before reusing its cached code, but keys it by the function's closure, so
+    a change to the tiles (linked into this code) compiles it again."""
+
+    def _sgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+        tiles_digest  # noqa: B018  (in the closure: the cache key)
+        way = route(order, tb, m, n, k)
+        if way == TILES:
+            _tiles(ta, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        elif way == TILES_ON_B_COPY:
+            stored = carray(b, (n, ldb))  # B^T is k x n: B is n rows of k
+            rows = np.empty((k, n), np.float32)
+            for j in range(n):
+                for p in range(k):
+                    rows[p, j] = stored[j, p]
+            _tiles(ta, m, n, k, alpha, a, lda, ptr(rows), n, beta, c, ldc)
+        elif way == GEMV:  # c^T = op(B)^T a^T; a's row is a column of A (stride lda) when A is transposed
+            trans, rows, cols = (TRANS, k, n) if tb == NO_TRANS else (NO_TRANS, n, k)
+            sgemv(order, trans, rows, cols, alpha, b, ldb, a, lda if ta != NO_TRANS else 1, beta, c, 1)
+        else:
+            openblas_sgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+
+    return _sgemm
 
 
 @njit(inline="always")
@@ -86,5 +98,6 @@ _compiled = []  # the C callable, once made (held: its address must stay valid)
 def define_sgemm() -> None:
     """Compiles (or loads from Numba's cache) the C callable behind `sgemm` and defines its symbol."""
     if not _compiled:
-        _compiled.append(cfunc(_SIGNATURE, cache=True, nogil=True)(_sgemm))
+        tiles_digest = hashlib.sha256(inspect.getsource(gemm_tiles_module).encode()).hexdigest()[:16]
+        _compiled.append(cfunc(_SIGNATURE, cache=True, nogil=True)(_sgemm_over(tiles_digest)))
         llvm.add_symbol(_SYMBOL, _compiled[0].address)

@@ -6,7 +6,7 @@ import pytest
 from numba import njit
 from numpy import float32 as f32
 
-from kgraph.codegen import gemm
+from kgraph.codegen import gemm, gemm_tiles
 from kgraph.codegen.blas import NO_TRANS, ROW_MAJOR, TRANS
 from kgraph.codegen.intrinsics import ptr
 
@@ -63,3 +63,42 @@ def test_products_route_as_measured():
     assert route(ROW_MAJOR, NO_TRANS, 9, 10, 4) == gemm.OPENBLAS
     assert route(ROW_MAJOR, NO_TRANS, 160, 128, 128) == gemm.OPENBLAS
     assert route(ROW_MAJOR + 1, NO_TRANS, 6, 16, 5) == gemm.OPENBLAS  # column-major: OpenBLAS's
+
+
+_tiles8, _tiles16 = gemm_tiles.tiles_on(8), gemm_tiles.tiles_on(16)
+
+
+@njit(cache=True)
+def _call_tiles(lanes, trans_a, m, n, k, alpha, a, lda, b, beta, c):
+    wide = np.int64
+    args = (wide(m), wide(n), wide(k), alpha, ptr(a), wide(lda), ptr(b), wide(b.shape[1]), beta, ptr(c))
+    if lanes == 8:
+        _tiles8(np.int32(trans_a), *args, wide(c.shape[1]))
+    else:
+        _tiles16(np.int32(trans_a), *args, wide(c.shape[1]))
+
+
+# (m, k, n) past each edge of both widths' tiles: AVX2's 6 x 16 tiles and 8-column vectors; AVX-512's 6 x 64
+# tiles, then 16-column vectors, then one 8-column vector (88 = 64 + 16 + 8, 136 = 2 * 64 + 8).
+TILE_EDGES = [
+    (6, 5, 64), (13, 7, 88), (2, 5, 72), (7, 3, 136), (5, 4, 24), (3, 4, 8), (1, 9, 200), (12, 2, 16),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("lanes", [8, 16])
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("m, k, n", TILE_EDGES)
+def test_tiles_of_each_vector_width_match_numpy(lanes, trans_a, m, k, n):
+    """Both tile widths (the machine picks one: VECTOR_LANES) against numpy, inside larger buffers: every
+    column to `n` written, none past it, and with beta 0 C's old entries (NaN) never read."""
+    rng = np.random.default_rng(m * 1000 + n)
+    a = rng.normal(size=(k, m + 3) if trans_a else (m, k + 3)).astype(np.float32)
+    b = rng.normal(size=(k, n + 8)).astype(np.float32)
+    product = (a[:, :m].T if trans_a else a[:, :k]).astype(np.float64) @ b[:, :n]
+    old = rng.normal(size=(m, n + 8)).astype(np.float32)
+    for alpha, beta in ((1.0, 0.0), (2.0, -0.5)):
+        c = np.full_like(old, np.nan) if beta == 0 else old.copy()
+        _call_tiles(lanes, trans_a, m, n, k, f32(alpha), a, a.shape[1], b, f32(beta), c)
+        expected = alpha * product + (beta * old[:, :n] if beta else 0.0)
+        np.testing.assert_allclose(c[:, :n], expected, rtol=1e-5, atol=1e-5 * np.sqrt(k))
+        np.testing.assert_array_equal(c[:, n:], np.full_like(old[:, n:], np.nan) if beta == 0 else old[:, n:])
