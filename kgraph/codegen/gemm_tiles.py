@@ -33,8 +33,11 @@ VECTORS_FOR_ROWS = {8: {1: 8, 2: 4, 3: 3, 4: 3, 5: 2, 6: 2}, 16: {rows: 4 for ro
 
 
 def _vector_lanes() -> int:
-    """Float32 lanes of the vectors the tiles use: 16 where the CPU Numba compiles for has AVX-512."""
-    features = numba.config.CPU_FEATURES or llvm.get_host_cpu_features().flatten()
+    """Float32 lanes of the vectors the tiles use: 16 where the CPU Numba compiles for has AVX-512 (its
+    features are NUMBA_CPU_FEATURES where set, else the host's, as Numba picks them)."""
+    features = numba.config.CPU_FEATURES
+    if features is None:
+        features = llvm.get_host_cpu_features().flatten()
     return 16 if "+avx512f" in features.split(",") else LANES
 
 
