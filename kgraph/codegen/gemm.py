@@ -23,7 +23,7 @@ from numba import carray, cfunc, njit, types
 
 from kgraph.codegen import gemm_tiles as gemm_tiles_module
 from kgraph.codegen.blas import NO_TRANS, ROW_MAJOR, TRANS, openblas_sgemm, sgemv
-from kgraph.codegen.gemm_tiles import LANES, gemm_tiles
+from kgraph.codegen.gemm_tiles import LANES, VECTOR_LANES, gemm_tiles
 from kgraph.codegen.intrinsics import ptr
 
 # Multiply-adds up to which a product runs on the tiles, and the largest B^T (in elements) copied for them.
@@ -33,6 +33,13 @@ from kgraph.codegen.intrinsics import ptr
 # they did when B^T grew past ~4K entries (its copy strides through memory: 64 x 256, 0.57x).
 SMALL_MNK = 1 << 21
 SMALL_TRANSPOSED = 1 << 12
+# Past SMALL_MNK, AVX-512's tiles (gemm_tiles.py) keep a product with neither operand transposed while B holds
+# up to this many entries (1 MB, half a core's L2: the tiles read B again for every 6 rows of C). One thread,
+# tiles against OpenBLAS: 4000 x 64 @ 64 x 128 76 against 58 GMAC/s; 7744 x 288 @ 288 x 64 (the MNIST CNN's
+# conv2 on half a batch) 59 against 54; 64 x 512 @ 512 x 512 42-83 against 31-53; 1000 x 256 @ 256 x 256 75
+# against 68; but with B of 1.6 MB (64 x 784 @ 784 x 512) 41 against 50-60, and with A transposed (128 x
+# 2560 @ 2560 x 256) 15 against 46.
+LARGE_TILES_B = 1 << 18 if VECTOR_LANES == 16 else 0
 
 # How a product runs.
 OPENBLAS, TILES, TILES_ON_B_COPY, GEMV = 0, 1, 2, 3
@@ -44,12 +51,15 @@ _SYMBOL = "kgraph_sgemm"
 
 
 @njit(cache=True)
-def route(order, tb, m, n, k):
+def route(order, ta, tb, m, n, k):
     """How `sgemm` runs a product of these sizes (OPENBLAS, TILES, TILES_ON_B_COPY or GEMV)."""
     if order == ROW_MAJOR and m == 1:
         return GEMV
-    if order != ROW_MAJOR or n % LANES != 0 or np.int64(m) * n * k > SMALL_MNK:
+    if order != ROW_MAJOR or n % LANES != 0:
         return OPENBLAS
+    if np.int64(m) * n * k > SMALL_MNK:
+        plain = ta == NO_TRANS and tb == NO_TRANS
+        return TILES if plain and np.int64(k) * n <= LARGE_TILES_B else OPENBLAS
     if tb == NO_TRANS:
         return TILES
     return TILES_ON_B_COPY if k * n <= SMALL_TRANSPOSED else OPENBLAS
@@ -62,7 +72,7 @@ def _sgemm_over(tiles_digest: str):
 
     def _sgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
         tiles_digest  # noqa: B018  (in the closure: the cache key)
-        way = route(order, tb, m, n, k)
+        way = route(order, ta, tb, m, n, k)
         if way == TILES:
             _tiles(ta, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
         elif way == TILES_ON_B_COPY:

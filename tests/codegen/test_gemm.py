@@ -22,10 +22,11 @@ def _call(ta, tb, m, n, k, alpha, a, b, beta, c):
 
 # (m, k, n): a full 6 x 16 tile; rows and an 8-column block past it; 2 to 5 rows past the 6-row blocks,
 # each height with its own tile width and single vectors after it; one row (sgemv) of each width; an empty
-# product; a width OpenBLAS keeps (10 columns); a product past SMALL_MNK.
+# product; a width OpenBLAS keeps (10 columns); products past SMALL_MNK (on AVX-512's tiles, B small; on
+# OpenBLAS, B of 312K entries).
 SHAPES = [
     (6, 5, 16), (13, 7, 24), (2, 5, 40), (3, 4, 32), (10, 6, 56), (11, 3, 24), (1, 3, 8), (1, 3, 72),
-    (1, 6, 10), (0, 4, 16), (32, 64, 64), (9, 4, 10), (160, 128, 128),
+    (1, 6, 10), (0, 4, 16), (32, 64, 64), (9, 4, 10), (160, 128, 128), (40, 600, 520),
 ]  # fmt: skip
 
 
@@ -55,14 +56,19 @@ def test_sgemm_matches_numpy(ta, tb, m, k, n):
 def test_products_route_as_measured():
     """The shapes above take each way: sgemv for one row, the tiles where B's rows are read in place, a copy
     of a small B^T, and OpenBLAS for widths the tiles do not hold and for large products."""
-    route = gemm.route
-    assert route(ROW_MAJOR, NO_TRANS, 1, 512, 784) == route(ROW_MAJOR, TRANS, 1, 10, 3) == gemm.GEMV
-    assert route(ROW_MAJOR, NO_TRANS, 32, 64, 64) == gemm.TILES
-    assert route(ROW_MAJOR, TRANS, 32, 64, 64) == gemm.TILES_ON_B_COPY
-    assert route(ROW_MAJOR, TRANS, 8, 256, 64) == gemm.OPENBLAS  # B^T of 16K entries: its copy strides
-    assert route(ROW_MAJOR, NO_TRANS, 9, 10, 4) == gemm.OPENBLAS
-    assert route(ROW_MAJOR, NO_TRANS, 160, 128, 128) == gemm.OPENBLAS
-    assert route(ROW_MAJOR + 1, NO_TRANS, 6, 16, 5) == gemm.OPENBLAS  # column-major: OpenBLAS's
+    route, plain = gemm.route, (ROW_MAJOR, NO_TRANS, NO_TRANS)
+    assert route(*plain, 1, 512, 784) == route(ROW_MAJOR, NO_TRANS, TRANS, 1, 10, 3) == gemm.GEMV
+    assert route(*plain, 32, 64, 64) == gemm.TILES
+    assert route(ROW_MAJOR, NO_TRANS, TRANS, 32, 64, 64) == gemm.TILES_ON_B_COPY
+    # B^T of 16K entries: its copy strides
+    assert route(ROW_MAJOR, NO_TRANS, TRANS, 8, 256, 64) == gemm.OPENBLAS
+    assert route(*plain, 9, 10, 4) == gemm.OPENBLAS
+    assert route(ROW_MAJOR, TRANS, NO_TRANS, 160, 128, 128) == gemm.OPENBLAS
+    # Large products stay on AVX-512's tiles while B fits half of L2 and nothing is transposed.
+    large_tiles = gemm.TILES if gemm_tiles.VECTOR_LANES == 16 else gemm.OPENBLAS
+    assert route(*plain, 160, 128, 128) == large_tiles
+    assert route(*plain, 64, 512, 784) == gemm.OPENBLAS  # B: 1.6 MB
+    assert route(ROW_MAJOR + 1, NO_TRANS, NO_TRANS, 6, 16, 5) == gemm.OPENBLAS  # column-major: OpenBLAS's
 
 
 _tiles8, _tiles16 = gemm_tiles.tiles_on(8), gemm_tiles.tiles_on(16)
