@@ -19,7 +19,7 @@ import numpy as np
 
 from kgraph.codegen import blas, gemm, intrinsics, kernel_symbols, scalar_math, threads
 from kgraph.codegen.cache import SHARED_NAME, helpers_digest, module_name
-from kgraph.codegen.decorators import ENTRY_JIT, JIT, PARALLEL_JIT
+from kgraph.codegen.decorators import ENTRY_JIT, FLUSH_DENORMALS, JIT, PARALLEL_JIT, RESTORE_FLOAT_MODE
 from kgraph.codegen.loops import KernelArg, dims, kernel_args, kernel_source, nd_kernel_source
 from kgraph.ir.graph import Graph
 from kgraph.ir.registry import get_op
@@ -35,7 +35,7 @@ from numpy import float32 as f32
 
 from kgraph.codegen.blas import blas_threads, set_blas_threads_to
 from kgraph.codegen.gemm import sgemm
-from kgraph.codegen.intrinsics import ptr, view
+from kgraph.codegen.intrinsics import flush_denormals, ptr, restore_float_mode, view
 from kgraph.codegen.kernel_symbols import Kernel
 from kgraph.codegen.scalar_math import exp32, log32, sigmoid32, tanh32
 from kgraph.codegen.threads import (
@@ -207,7 +207,7 @@ def program_source(graph: Graph, layout: ProgramLayout, title: str) -> ProgramSo
     loop_views = _Views(graph, layout, [f"scratch_{i}" for i in range(len(layout.inputs))])
     tail = [
         f"{ENTRY_JIT}\ndef step(store, consts, arena, {inputs}{', ' if inputs else ''}n):\n"
-        + ("\n".join(calls) or "    pass")
+        + "\n".join([FLUSH_DENORMALS, *calls, RESTORE_FLOAT_MODE])
         + "\n",
         _loop_source(graph, layout, loop_views, calls),
         f"{ENTRY_JIT}\ndef seed_random(seed):\n    np.random.seed(seed)\n",
@@ -341,6 +341,7 @@ def _loop_source(graph: Graph, layout: ProgramLayout, views: _Views, calls: list
     lines = [
         ENTRY_JIT,
         f"def run_loop({params}):",
+        FLUSH_DENORMALS,
         "    nan_row = -1  # the first data row holding a NaN: checked here, where the rows are read anyway",
         *(f"    in_{k} = scratch_{k}" for k in range(n_in)),  # the names the step's calls read
         "    for b in range(first, first + count):",
@@ -375,5 +376,5 @@ def _loop_source(graph: Graph, layout: ProgramLayout, views: _Views, calls: list
             f"            for f in range(result_{k}.shape[1]):",
             f"                result_{k}[lo + i, f] = produced[i, f]",
         ]
-    lines.append("    return nan_row")
+    lines += [RESTORE_FLOAT_MODE, "    return nan_row"]
     return "\n".join(lines) + "\n"

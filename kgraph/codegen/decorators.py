@@ -12,6 +12,11 @@ PARALLEL_JIT = JIT.replace("@njit(", "@njit(parallel=True, ")
 # Zeroes a kernel's output as one flat fill (a memset): a loop per axis ran several times slower (a 10 MB
 # embedding gradient zeroed in two blocks: 800 us against 183).
 ZERO_OUT = "    view(out, 0, (out.size,))[:] = f32(0.0)\n"
+# The first and last lines of a function Python calls, and of each Numba thread's block of a parallel one:
+# kgraph's code runs with denormal floats flushed to zero, as XLA's does, and leaves each thread's float mode
+# as it found it (codegen/intrinsics.py).
+FLUSH_DENORMALS = "    float_mode = flush_denormals()"
+RESTORE_FLOAT_MODE = "    restore_float_mode(float_mode)"
 
 
 def blocks_source(parts: str, units: str, call: str) -> list[str]:
@@ -25,6 +30,8 @@ def blocks_source(parts: str, units: str, call: str) -> list[str]:
         f"        {call}",
         "    else:",
         "        for p in prange(parts):",
+        "    " * 2 + FLUSH_DENORMALS,  # a worker thread's own mode (the caller's is set already)
         f"            lo, hi = p * {units} // parts, (p + 1) * {units} // parts",
         f"            {call}",
+        "    " * 2 + RESTORE_FLOAT_MODE,
     ]

@@ -34,7 +34,9 @@ from kgraph.codegen.intrinsics import ptr
 SMALL_MNK = 1 << 21
 SMALL_TRANSPOSED = 1 << 12
 # Past SMALL_MNK, AVX-512's tiles (gemm_tiles.py) keep a product with neither operand transposed while B holds
-# up to this many entries (1 MB, half a core's L2: the tiles read B again for every 6 rows of C). One thread,
+# up to this many entries, contiguous (1 MB, half a core's L2: the tiles read B again for every 6 rows of C;
+# a slice of B's columns, rows 2 KB apart, crowds a few of the caches' sets: an MNIST MLP's products split by
+# columns, 128 x 784 @ 784 x 256 of a 512-wide B, trained at a third of the speed). One thread,
 # tiles against OpenBLAS: 4000 x 64 @ 64 x 128 76 against 58 GMAC/s; 7744 x 288 @ 288 x 64 (the MNIST CNN's
 # conv2 on half a batch) 59 against 54; 64 x 512 @ 512 x 512 42-83 against 31-53; 1000 x 256 @ 256 x 256 75
 # against 68; but with B of 1.6 MB (64 x 784 @ 784 x 512) 41 against 50-60, and with A transposed (128 x
@@ -51,14 +53,14 @@ _SYMBOL = "kgraph_sgemm"
 
 
 @njit(cache=True)
-def route(order, ta, tb, m, n, k):
+def route(order, ta, tb, m, n, k, ldb):
     """How `sgemm` runs a product of these sizes (OPENBLAS, TILES, TILES_ON_B_COPY or GEMV)."""
     if order == ROW_MAJOR and m == 1:
         return GEMV
     if order != ROW_MAJOR or n % LANES != 0:
         return OPENBLAS
     if np.int64(m) * n * k > SMALL_MNK:
-        plain = ta == NO_TRANS and tb == NO_TRANS
+        plain = ta == NO_TRANS and tb == NO_TRANS and ldb == n  # B contiguous
         return TILES if plain and np.int64(k) * n <= LARGE_TILES_B else OPENBLAS
     if tb == NO_TRANS:
         return TILES
@@ -72,7 +74,7 @@ def _sgemm_over(tiles_digest: str):
 
     def _sgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
         tiles_digest  # noqa: B018  (in the closure: the cache key)
-        way = route(order, ta, tb, m, n, k)
+        way = route(order, ta, tb, m, n, k, ldb)
         if way == TILES:
             _tiles(ta, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
         elif way == TILES_ON_B_COPY:

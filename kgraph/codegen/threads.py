@@ -26,7 +26,16 @@ from numpy import float32 as f32
 
 from kgraph.codegen.blas import NO_TRANS, ROW_MAJOR, TRANS, set_blas_threads
 from kgraph.codegen.gemm import define_sgemm, sgemm
-from kgraph.codegen.intrinsics import claim_flag, flag_raised, ptr, raise_flag, spin_pause, view
+from kgraph.codegen.intrinsics import (
+    claim_flag,
+    flag_raised,
+    flush_denormals,
+    ptr,
+    raise_flag,
+    restore_float_mode,
+    spin_pause,
+    view,
+)
 
 # A product splits from this many multiply-adds (~40 us on one core). OpenBLAS threads from 2**18, and a fork
 # here pays a wake-up of Numba's worker, but halves on the tiles beat OpenBLAS's two threads from 2M: the
@@ -107,6 +116,7 @@ def _sgemm_parts(ta, tb, m, n, k, a, ia, lda, b, ib, ldb, beta, c, ic, ldc, part
     One parallel function for the three ways: each costs ~1.5 s to compile."""
     partial = np.empty((parts - 1) * m * n if axis == BY_DEPTH else 0, np.float32)
     for p in prange(parts):
+        float_mode = flush_denormals()  # this thread's, as the kernel calling it runs (decorators.py)
         if axis == BY_ROWS:  # rows lo..hi of C: rows of op(A)
             lo, hi = p * m // parts, (p + 1) * m // parts
             a_at = ia + (lo if ta else lo * lda)
@@ -124,6 +134,7 @@ def _sgemm_parts(ta, tb, m, n, k, a, ia, lda, b, ib, ldb, beta, c, ic, ldc, part
             else:
                 at = (p - 1) * m * n
                 _sgemm_at(ta, tb, m, n, hi - lo, a, a_at, lda, b, b_at, ldb, f32(0.0), partial, at, n)
+        restore_float_mode(float_mode)
     for p in range(parts - 1 if axis == BY_DEPTH else 0):
         for i in range(m):
             for j in range(n):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kgraph.codegen.decorators import ENTRY_JIT
+from kgraph.codegen.decorators import ENTRY_JIT, FLUSH_DENORMALS, RESTORE_FLOAT_MODE
 from kgraph.codegen.threads import use_threads
 
 
@@ -52,7 +52,8 @@ def profile_kernels(
         name = f"_profile_{i}"
         if name not in namespace:
             decorator = ENTRY_JIT.replace("cache=True", "cache=False")
-            exec(f"{decorator}\ndef {name}({params}):\n    {call}\n", namespace)
+            body = f"{FLUSH_DENORMALS}\n    {call}\n{RESTORE_FLOAT_MODE}\n"  # as the step runs it
+            exec(f"{decorator}\ndef {name}({params}):\n{body}", namespace)
         runner = namespace[name]
         runner(*args)  # compile and warm up
         start = time.perf_counter()

@@ -57,18 +57,19 @@ def test_products_route_as_measured():
     """The shapes above take each way: sgemv for one row, the tiles where B's rows are read in place, a copy
     of a small B^T, and OpenBLAS for widths the tiles do not hold and for large products."""
     route, plain = gemm.route, (ROW_MAJOR, NO_TRANS, NO_TRANS)
-    assert route(*plain, 1, 512, 784) == route(ROW_MAJOR, NO_TRANS, TRANS, 1, 10, 3) == gemm.GEMV
-    assert route(*plain, 32, 64, 64) == gemm.TILES
-    assert route(ROW_MAJOR, NO_TRANS, TRANS, 32, 64, 64) == gemm.TILES_ON_B_COPY
+    assert route(*plain, 1, 512, 784, 512) == route(ROW_MAJOR, NO_TRANS, TRANS, 1, 10, 3, 3) == gemm.GEMV
+    assert route(*plain, 32, 64, 64, 64) == gemm.TILES
+    assert route(ROW_MAJOR, NO_TRANS, TRANS, 32, 64, 64, 64) == gemm.TILES_ON_B_COPY
     # B^T of 16K entries: its copy strides
-    assert route(ROW_MAJOR, NO_TRANS, TRANS, 8, 256, 64) == gemm.OPENBLAS
-    assert route(*plain, 9, 10, 4) == gemm.OPENBLAS
-    assert route(ROW_MAJOR, TRANS, NO_TRANS, 160, 128, 128) == gemm.OPENBLAS
+    assert route(ROW_MAJOR, NO_TRANS, TRANS, 8, 256, 64, 64) == gemm.OPENBLAS
+    assert route(*plain, 9, 10, 4, 10) == gemm.OPENBLAS
+    assert route(ROW_MAJOR, TRANS, NO_TRANS, 160, 128, 128, 128) == gemm.OPENBLAS
     # Large products stay on AVX-512's tiles while B fits half of L2 and nothing is transposed.
     large_tiles = gemm.TILES if gemm_tiles.VECTOR_LANES == 16 else gemm.OPENBLAS
-    assert route(*plain, 160, 128, 128) == large_tiles
-    assert route(*plain, 64, 512, 784) == gemm.OPENBLAS  # B: 1.6 MB
-    assert route(ROW_MAJOR + 1, NO_TRANS, NO_TRANS, 6, 16, 5) == gemm.OPENBLAS  # column-major: OpenBLAS's
+    assert route(*plain, 160, 128, 128, 128) == large_tiles
+    assert route(*plain, 64, 512, 784, 512) == gemm.OPENBLAS  # B: 1.6 MB
+    assert route(*plain, 128, 256, 512, 512) == gemm.OPENBLAS  # half of B's columns: rows 2 KB apart
+    assert route(ROW_MAJOR + 1, NO_TRANS, NO_TRANS, 6, 16, 5, 16) == gemm.OPENBLAS  # column-major: OpenBLAS's
 
 
 _tiles8, _tiles16 = gemm_tiles.tiles_on(8), gemm_tiles.tiles_on(16)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-from kgraph.codegen.decorators import JIT, PARALLEL_JIT, blocks_source
+from kgraph.codegen.decorators import FLUSH_DENORMALS, JIT, PARALLEL_JIT, RESTORE_FLOAT_MODE, blocks_source
 from kgraph.codegen.threads import SPLIT_MIN_BATCH
 from kgraph.ir.ops.recurrent_layout import layout
 from kgraph.ir.types import element_count_source
@@ -306,11 +306,13 @@ def {name}({", ".join([*args, "out", "n"])}):
     xp = np.empty(n * {steps * G}, np.float32)
     flags = chunk_flags({steps}, {STEPS_PER_CHUNK})
     for p in prange(2):
+    {FLUSH_DENORMALS}
         if p == 0:
             {name}_walk_by_symbol({", ".join(args)}, xp, flags, out, n)
         else:
             for c in range({chunks}):
                 project_chunk(a0, {args[-1]}, xp, flags, c, n, {sizes})
+    {RESTORE_FLOAT_MODE}
     set_blas_threads_to(threads)
 
 
