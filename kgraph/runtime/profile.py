@@ -29,7 +29,10 @@ def _step_calls(source: str) -> tuple[str, list[str]]:
     match = re.search(r"^def step\((.*)\):\n((?:    .*\n)+)", source, re.M)
     if match is None:
         raise ValueError("The program's source has no step function.")
-    return match.group(1), [line.strip() for line in match.group(2).splitlines() if line.strip() != "pass"]
+    not_calls = {"pass", FLUSH_DENORMALS.strip(), RESTORE_FLOAT_MODE.strip()}
+    return match.group(1), [
+        line.strip() for line in match.group(2).splitlines() if line.strip() not in not_calls
+    ]
 
 
 def profile_kernels(
