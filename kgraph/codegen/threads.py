@@ -26,6 +26,7 @@ from numpy import float32 as f32
 
 from kgraph.codegen.blas import NO_TRANS, ROW_MAJOR, TRANS, set_blas_threads
 from kgraph.codegen.gemm import define_sgemm, sgemm
+from kgraph.codegen.gemm_tiles import VECTOR_LANES
 from kgraph.codegen.intrinsics import (
     claim_flag,
     flag_raised,
@@ -43,8 +44,11 @@ from kgraph.codegen.intrinsics import (
 # (a 2.6M input projection) 146-193 us against 159-247 (processes alternated; from 2**22 neither split); and
 # they beat one thread's tiles from ~1.2M (same process, alternated): that conv2 cropped to what its pool
 # reads (100 x 288 x 64, 1.8M) 29-44 us against 41-49, 128 x 96 x 96 18-32 against 28-32; at 1M it was a draw
-# (64 x 128 x 128: 21-30 against 26-32).
-SPLIT_MIN_MNK = 3 << 19
+# (64 x 128 x 128: 21-30 against 26-32). AVX-512's tiles (gemm_tiles.py) halve one thread's time, and the
+# threshold doubles: that batch-1 CNN's whole step (its conv2 1.8M) took 41.8-44.9 us on one thread against
+# 47.3-55.6 with the product split (same session, processes alternated): the worker's wake-up and its copies
+# of the patches and the kernel cost more than its half of the work.
+SPLIT_MIN_MNK = 3 << 20 if VECTOR_LANES == 16 else 3 << 19
 # Rows (or columns, or depth) of the product a thread gets at least.
 SPLIT_MIN_ROWS = 8
 # Batch rows from which a recurrent scan splits across threads (rows never meet in a recurrence, so one fork

@@ -8,8 +8,8 @@ thread, a chunk of steps at a time, while the walk consumes the chunks already d
 two overlap, and the walk alone sets the pace.
 
 It runs after gradients are derived (a training graph's projection also feeds the kernel's gradient), on
-the CPU backend, where the projection is large enough to split (`SPLIT_MIN_MNK`: the program then runs on
-Numba's threads) and the scan does not split its batch across the threads (under `SPLIT_MIN_BATCH` rows).
+the CPU backend, where the projection is large enough (`PROJECT_MIN_MNK`; the program then runs on Numba's
+threads) and the scan does not split its batch across the threads (under `SPLIT_MIN_BATCH` rows).
 The threads share the projection's chunks when it is the longer of the two (the walk projects the chunks
 no thread has claimed yet): measured on the benchmark LSTM's predict, same process, against the projection
 then the scan: 1 row 124-174 us against 173-210, 2 rows 190-196 against 250-260, 8 rows 0.73-0.87 ms against
@@ -20,8 +20,13 @@ cache: 5.4-5.6 s against 4.0; from the cache 0.5-0.7 s either way).
 
 from __future__ import annotations
 
-from kgraph.codegen.threads import SPLIT_MIN_BATCH, SPLIT_MIN_MNK
+from kgraph.codegen.threads import SPLIT_MIN_BATCH
 from kgraph.ir.graph import Graph
+
+# Multiply-adds from which a projection moves into its scan (at the program's rows): the benchmark LSTM's
+# batch-1 projection (2.6M) gains the figures above; a product that small no longer splits on its own
+# (codegen/threads.py's SPLIT_MIN_MNK with AVX-512), but overlapping it with the walk still pays.
+PROJECT_MIN_MNK = 3 << 19
 
 
 def project_in_scans(graph: Graph, batch_size: int) -> Graph:
@@ -51,7 +56,7 @@ def project_in_scans(graph: Graph, batch_size: int) -> Graph:
 
 def _worth_projecting(graph: Graph, scan, batch_size: int):
     """The `matmul` projecting `scan`'s inputs (x (batch, steps, width) @ kernel), if the scan should take it
-    over: under SPLIT_MIN_BATCH rows, from SPLIT_MIN_MNK multiply-adds; else None."""
+    over: under SPLIT_MIN_BATCH rows, from PROJECT_MIN_MNK multiply-adds; else None."""
     matmul = graph.node(scan.inputs[0])
     if matmul.op != "matmul" or matmul.attrs.get("transpose_a") or matmul.attrs.get("transpose_b"):
         return None
@@ -60,7 +65,7 @@ def _worth_projecting(graph: Graph, scan, batch_size: int):
         return None
     batch, steps, width = x.shape
     rows = batch or batch_size
-    worth = rows < SPLIT_MIN_BATCH and rows * steps * width * kernel.shape[1] >= SPLIT_MIN_MNK
+    worth = rows < SPLIT_MIN_BATCH and rows * steps * width * kernel.shape[1] >= PROJECT_MIN_MNK
     return matmul if worth else None
 
 

@@ -360,7 +360,7 @@ def test_scans_projecting_their_inputs_match_keras(threads, monkeypatch):
     walk then projects every chunk itself), predict and two training steps at 5 rows give Keras's results."""
     from kgraph.passes import projection
 
-    monkeypatch.setattr(projection, "SPLIT_MIN_MNK", 0)
+    monkeypatch.setattr(projection, "PROJECT_MIN_MNK", 0)
     monkeypatch.setattr(kgraph.config, "num_threads", lambda: threads)
     tokens = np.concatenate([_padded_tokens(), _padded_tokens()], axis=1)[:5, :11]
     y = RNG.normal(size=(5, 4)).astype(np.float32)

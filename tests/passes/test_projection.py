@@ -26,7 +26,7 @@ def _projected(planned) -> list[bool]:
 
 
 def test_a_scan_projects_its_inputs_where_the_projection_would_split():
-    """SPLIT_MIN_MNK (1.5M multiply-adds) at the program's rows: the benchmark LSTM's batch-1 projection
+    """PROJECT_MIN_MNK (1.5M multiply-adds) at the program's rows: the benchmark LSTM's batch-1 projection
     (80 steps x 128 @ 128 x 256, 2.6M) moves into its scan; 20 steps x 16 does not."""
     assert _projected(run_pipeline(_scan_graph(LSTM(64), steps=80, width=128), 1)) == [True, True]
     assert _projected(run_pipeline(_scan_graph(LSTM(64)), 1)) == [False, False]
@@ -34,7 +34,7 @@ def test_a_scan_projects_its_inputs_where_the_projection_would_split():
 
 @pytest.fixture
 def any_projection(monkeypatch):
-    monkeypatch.setattr(projection, "SPLIT_MIN_MNK", 0)
+    monkeypatch.setattr(projection, "PROJECT_MIN_MNK", 0)
 
 
 def test_the_projection_moves_into_the_scan(any_projection):
