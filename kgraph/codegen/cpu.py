@@ -19,7 +19,14 @@ import numpy as np
 
 from kgraph.codegen import blas, gemm, intrinsics, kernel_symbols, scalar_math, threads
 from kgraph.codegen.cache import SHARED_NAME, helpers_digest, module_name
-from kgraph.codegen.decorators import ENTRY_JIT, FLUSH_DENORMALS, JIT, PARALLEL_JIT, RESTORE_FLOAT_MODE
+from kgraph.codegen.decorators import (
+    ENTRY_JIT,
+    FLUSH_DENORMALS,
+    JIT,
+    PARALLEL_JIT,
+    RESTORE_FLOAT_MODE,
+    flushed,
+)
 from kgraph.codegen.loops import KernelArg, dims, kernel_args, kernel_source, nd_kernel_source
 from kgraph.ir.graph import Graph
 from kgraph.ir.registry import get_op
@@ -207,7 +214,7 @@ def program_source(graph: Graph, layout: ProgramLayout, title: str) -> ProgramSo
     loop_views = _Views(graph, layout, [f"scratch_{i}" for i in range(len(layout.inputs))])
     tail = [
         f"{ENTRY_JIT}\ndef step(store, consts, arena, {inputs}{', ' if inputs else ''}n):\n"
-        + "\n".join([FLUSH_DENORMALS, *calls, RESTORE_FLOAT_MODE])
+        + "\n".join(flushed(calls, "    "))
         + "\n",
         _loop_source(graph, layout, loop_views, calls),
         f"{ENTRY_JIT}\ndef seed_random(seed):\n    np.random.seed(seed)\n",
@@ -341,7 +348,7 @@ def _loop_source(graph: Graph, layout: ProgramLayout, views: _Views, calls: list
     lines = [
         ENTRY_JIT,
         f"def run_loop({params}):",
-        FLUSH_DENORMALS,
+        "    " + FLUSH_DENORMALS,
         "    nan_row = -1  # the first data row holding a NaN: checked here, where the rows are read anyway",
         *(f"    in_{k} = scratch_{k}" for k in range(n_in)),  # the names the step's calls read
         "    for b in range(first, first + count):",
@@ -376,5 +383,5 @@ def _loop_source(graph: Graph, layout: ProgramLayout, views: _Views, calls: list
             f"            for f in range(result_{k}.shape[1]):",
             f"                result_{k}[lo + i, f] = produced[i, f]",
         ]
-    lines += [RESTORE_FLOAT_MODE, "    return nan_row"]
+    lines += ["    " + RESTORE_FLOAT_MODE, "    return nan_row"]
     return "\n".join(lines) + "\n"

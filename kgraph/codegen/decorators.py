@@ -15,8 +15,13 @@ ZERO_OUT = "    view(out, 0, (out.size,))[:] = f32(0.0)\n"
 # The first and last lines of a function Python calls, and of each Numba thread's block of a parallel one:
 # kgraph's code runs with denormal floats flushed to zero, as XLA's does, and leaves each thread's float mode
 # as it found it (codegen/intrinsics.py).
-FLUSH_DENORMALS = "    float_mode = flush_denormals()"
-RESTORE_FLOAT_MODE = "    restore_float_mode(float_mode)"
+FLUSH_DENORMALS = "float_mode = flush_denormals()"
+RESTORE_FLOAT_MODE = "restore_float_mode(float_mode)"
+
+
+def flushed(lines: list[str], indent: str) -> list[str]:
+    """`lines` between the two float-mode lines, written at `indent`."""
+    return [indent + FLUSH_DENORMALS, *lines, indent + RESTORE_FLOAT_MODE]
 
 
 def blocks_source(parts: str, units: str, call: str) -> list[str]:
@@ -30,8 +35,8 @@ def blocks_source(parts: str, units: str, call: str) -> list[str]:
         f"        {call}",
         "    else:",
         "        for p in prange(parts):",
-        "    " * 2 + FLUSH_DENORMALS,  # a worker thread's own mode (the caller's is set already)
-        f"            lo, hi = p * {units} // parts, (p + 1) * {units} // parts",
-        f"            {call}",
-        "    " * 2 + RESTORE_FLOAT_MODE,
+        *flushed(  # a worker thread's own mode (the caller's is set already)
+            [f"            lo, hi = p * {units} // parts, (p + 1) * {units} // parts", f"            {call}"],
+            " " * 12,
+        ),
     ]

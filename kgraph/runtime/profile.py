@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kgraph.codegen.decorators import ENTRY_JIT, FLUSH_DENORMALS, RESTORE_FLOAT_MODE
+from kgraph.codegen.decorators import ENTRY_JIT, FLUSH_DENORMALS, RESTORE_FLOAT_MODE, flushed
 from kgraph.codegen.threads import use_threads
 
 
@@ -29,10 +29,8 @@ def _step_calls(source: str) -> tuple[str, list[str]]:
     match = re.search(r"^def step\((.*)\):\n((?:    .*\n)+)", source, re.M)
     if match is None:
         raise ValueError("The program's source has no step function.")
-    not_calls = {"pass", FLUSH_DENORMALS.strip(), RESTORE_FLOAT_MODE.strip()}
-    return match.group(1), [
-        line.strip() for line in match.group(2).splitlines() if line.strip() not in not_calls
-    ]
+    lines = [line.strip() for line in match.group(2).splitlines()]
+    return match.group(1), [line for line in lines if line not in (FLUSH_DENORMALS, RESTORE_FLOAT_MODE)]
 
 
 def profile_kernels(
@@ -55,8 +53,8 @@ def profile_kernels(
         name = f"_profile_{i}"
         if name not in namespace:
             decorator = ENTRY_JIT.replace("cache=True", "cache=False")
-            body = f"{FLUSH_DENORMALS}\n    {call}\n{RESTORE_FLOAT_MODE}\n"  # as the step runs it
-            exec(f"{decorator}\ndef {name}({params}):\n{body}", namespace)
+            body = "\n".join(flushed([f"    {call}"], "    "))  # as the step runs it
+            exec(f"{decorator}\ndef {name}({params}):\n{body}\n", namespace)
         runner = namespace[name]
         runner(*args)  # compile and warm up
         start = time.perf_counter()

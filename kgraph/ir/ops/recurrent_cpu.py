@@ -306,13 +306,13 @@ def {name}({", ".join([*args, "out", "n"])}):
     xp = np.empty(n * {steps * G}, np.float32)
     flags = chunk_flags({steps}, {STEPS_PER_CHUNK})
     for p in prange(2):
-    {FLUSH_DENORMALS}
+        {FLUSH_DENORMALS}
         if p == 0:
             {name}_walk_by_symbol({", ".join(args)}, xp, flags, out, n)
         else:
             for c in range({chunks}):
                 project_chunk(a0, {args[-1]}, xp, flags, c, n, {sizes})
-    {RESTORE_FLOAT_MODE}
+        {RESTORE_FLOAT_MODE}
     set_blas_threads_to(threads)
 
 
